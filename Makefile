@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` starts the program, `make test` runs every check.
+# Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ORACLE := $(VENV)/.oracle
+
+.PHONY: run test lint pytest venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# OpenAI's reference implementation is the test oracle. Its metadata says Python >= 3.12 and pulls in
+# server packages; only gpt_oss.torch is needed, and it runs on 3.11, so install the wheel alone.
+$(ORACLE): $(STAMP)
+	rm -rf $(VENV)/wheels && mkdir -p $(VENV)/wheels
+	$(PY) -m pip download --quiet --no-deps --python-version 3.12 --only-binary=:all: \
+		gpt-oss==0.0.9 -d $(VENV)/wheels
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(VENV)/wheels/gpt_oss-0.0.9-py3-none-any.whl
+	touch $(ORACLE)
+
+run: $(STAMP)
+	$(PY) -m engine.cli.generate $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy engine metal_kernels tests benchmarks
+
+pytest: $(ORACLE)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

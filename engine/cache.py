@@ -1,0 +1,146 @@
+"""KV caches: mlx-lm's step-allocated cache for full-attention layers, a window cache for the rest.
+
+Protocol shared by both: `update_and_fetch(k, v)`, `offset`, `trim(n)`, `state`, `make_mask(L)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import mlx.core as mx
+from mlx_lm.models.base import create_causal_mask
+from mlx_lm.models.cache import KVCache
+
+from engine.config import SLIDING, ModelArgs
+from engine.errors import CacheTrimError
+
+Mask = mx.array | str | None
+
+
+class LayerCache(Protocol):
+    offset: int
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]: ...
+
+    def trim(self, n: int) -> int: ...
+
+    def make_mask(
+        self, N: int, window_size: int | None = None, return_array: bool = False
+    ) -> Mask: ...
+
+    @property
+    def state(self) -> Any: ...
+
+
+class SlidingWindowCache:
+    """Keeps the most recent keys and values of a sliding-window layer, in temporal order.
+
+    A query sees itself and the `window - 1` keys before it, so that many are kept after each
+    update, plus `slack` more so the cache can be trimmed back by up to `slack` tokens. Unlike a
+    ring buffer the kept keys stay in order, so trimming is a slice and decoding needs no mask.
+    Shapes: keys and values are (B, Hk, kept, D).
+    """
+
+    def __init__(self, window: int, slack: int = 0) -> None:
+        if window < 1 or slack < 0:
+            raise ValueError("window must be positive and slack non-negative")
+        self.window = window
+        self.capacity = window - 1 + slack
+        self.keys: mx.array | None = None
+        self.values: mx.array | None = None
+        self.offset = 0
+
+    @property
+    def kept(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
+        if self.keys is None or self.values is None:
+            all_k, all_v = keys, values
+        else:
+            all_k = mx.concatenate([self.keys, keys], axis=2)
+            all_v = mx.concatenate([self.values, values], axis=2)
+        self.offset += keys.shape[2]
+        start = max(0, all_k.shape[2] - self.capacity)
+        self.keys, self.values = all_k[:, :, start:], all_v[:, :, start:]
+        return all_k, all_v
+
+    def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False) -> Mask:
+        """Mask for N new queries against the kept keys followed by the N new ones."""
+        window = window_size or self.window
+        kept = self.kept
+        if N == 1 and kept < window and not return_array:
+            return None
+        if kept + N <= window and not return_array:
+            return "causal"
+        return create_causal_mask(N, kept, window_size=window)
+
+    def can_trim(self, n: int) -> bool:
+        """Whether dropping the last n tokens leaves every key the next query needs."""
+        n = min(n, self.offset)
+        needed = min(self.window - 1, self.offset - n)
+        return self.kept - n >= needed
+
+    def trim(self, n: int) -> int:
+        n = min(n, self.offset)
+        if not self.can_trim(n):
+            raise CacheTrimError(
+                f"The sliding-window cache keeps {self.kept} tokens and cannot drop {n} of them."
+            )
+        if n and self.keys is not None and self.values is not None:
+            end = self.kept - n
+            self.keys, self.values = self.keys[:, :, :end], self.values[:, :, :end]
+        self.offset -= n
+        return n
+
+    @property
+    def state(self) -> tuple[mx.array | None, mx.array | None, int]:
+        return self.keys, self.values, self.offset
+
+    @state.setter
+    def state(self, value: tuple[mx.array | None, mx.array | None, int]) -> None:
+        self.keys, self.values, self.offset = value
+
+    @property
+    def nbytes(self) -> int:
+        if self.keys is None or self.values is None:
+            return 0
+        return self.keys.nbytes + self.values.nbytes
+
+
+def make_cache(args: ModelArgs, sliding_slack: int = 0) -> list[LayerCache]:
+    """One cache per layer: a window cache for sliding layers, a growing cache for full ones."""
+    caches: list[LayerCache] = []
+    for layer_type in args.layer_types:
+        if layer_type == SLIDING:
+            caches.append(SlidingWindowCache(args.sliding_window, slack=sliding_slack))
+        else:
+            caches.append(KVCache())
+    return caches
+
+
+def cache_offset(caches: Sequence[LayerCache]) -> int:
+    return caches[0].offset if caches else 0
+
+
+def can_trim_to(caches: Sequence[LayerCache], length: int) -> bool:
+    """Whether every layer can be cut back so that it holds the first `length` tokens."""
+    for c in caches:
+        n = c.offset - length
+        if n < 0:
+            return False
+        if isinstance(c, SlidingWindowCache) and not c.can_trim(n):
+            return False
+    return True
+
+
+def trim_to(caches: Sequence[LayerCache], length: int) -> None:
+    """Cuts every layer back to the first `length` tokens, or raises CacheTrimError untouched."""
+    if not can_trim_to(caches, length):
+        raise CacheTrimError(
+            f"The cache holds {cache_offset(caches)} tokens and cannot be cut back to {length}; "
+            "the prompt has to be processed again."
+        )
+    for c in caches:
+        c.trim(c.offset - length)

@@ -1,0 +1,122 @@
+"""The engine's public model object: load a checkpoint, score token ids, generate tokens."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from engine.cache import LayerCache
+from engine.config import ModelArgs
+from engine.errors import ContextOverflowError, ModelLoadError
+from engine.experts import resolve_backend
+from engine.generate import DEFAULT_PREFILL_STEP, Finished, Token, generate_tokens
+from engine.model import Model
+from engine.sampling import SamplingSettings, make_sampler
+from engine.weights import load_weights
+
+_DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
+
+
+def default_dtype() -> str:
+    """bf16 on a GPU, where it halves the bytes read per token; fp32 on the CPU, where MLX's bf16
+    kernels are several times slower and fp32 is exact."""
+    return "float32" if mx.default_device() == mx.cpu else "bfloat16"
+
+
+class LoadedModel:
+    """A loaded gpt-oss checkpoint. Every mx.array stays inside; callers see ints and numpy."""
+
+    def __init__(self, model: Model, path: Path, dtype: str, backend: str, load_s: float) -> None:
+        self._model = model
+        self.path = path
+        self.dtype = dtype
+        self.expert_backend = backend
+        self.load_seconds = load_s
+
+    @property
+    def args(self) -> ModelArgs:
+        return self._model.args
+
+    @property
+    def max_context(self) -> int:
+        scaling = self.args.rope_scaling
+        if scaling is None:
+            return 4096
+        return int(scaling.original_max_position_embeddings * scaling.factor)
+
+    def new_cache(self, sliding_slack: int = 0) -> list[LayerCache]:
+        return self._model.make_cache(sliding_slack=sliding_slack)
+
+    def logits(self, token_ids: Sequence[int]) -> np.ndarray:
+        """float32 logits (len(token_ids), vocab) from one full forward pass with no cache."""
+        self._check_ids(token_ids)
+        out = self._model(mx.array([int(t) for t in token_ids], dtype=mx.uint32)[None])[0]
+        return np.array(out.astype(mx.float32))
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        *,
+        settings: SamplingSettings | None = None,
+        stop_ids: Collection[int] = (),
+        max_tokens: int = 256,
+        cancel: threading.Event | None = None,
+        cache: Sequence[LayerCache] | None = None,
+        prefill_step: int = DEFAULT_PREFILL_STEP,
+        on_prefill: Callable[[int, int], None] | None = None,
+    ) -> Iterator[Token | Finished]:
+        """Generates after `prompt_ids`; with a `cache`, the prompt continues what it holds."""
+        self._check_ids(prompt_ids)
+        held = cache[0].offset if cache else 0
+        if held + len(prompt_ids) + max_tokens > self.max_context:
+            raise ContextOverflowError(
+                f"The conversation needs {held + len(prompt_ids) + max_tokens:,} tokens but the "
+                f"model's context holds {self.max_context:,}."
+            )
+        return generate_tokens(
+            self._model,
+            prompt_ids,
+            cache if cache is not None else self.new_cache(),
+            make_sampler(settings or SamplingSettings()),
+            stop_ids=stop_ids,
+            max_tokens=max_tokens,
+            cancel=cancel,
+            prefill_step=prefill_step,
+            on_prefill=on_prefill,
+        )
+
+    def _check_ids(self, token_ids: Sequence[int]) -> None:
+        if not token_ids:
+            raise ValueError("at least one token id is needed")
+        bad = [t for t in token_ids if not 0 <= int(t) < self.args.vocab_size]
+        if bad:
+            raise ValueError(
+                f"token id {bad[0]} is outside the vocabulary (0..{self.args.vocab_size - 1})"
+            )
+
+
+def load_model(
+    path: str | Path,
+    *,
+    dtype: str | None = None,
+    expert_backend: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LoadedModel:
+    """Loads a Hugging Face gpt-oss checkpoint folder (config.json + safetensors)."""
+    t0 = time.perf_counter()
+    model_dir = Path(path).expanduser()
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir} is not a folder.")
+    dtype = dtype or default_dtype()
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}")
+    args = ModelArgs.from_model_dir(model_dir)
+    backend_name, backend = resolve_backend(expert_backend)
+    model = Model(args, backend)
+    load_weights(model, model_dir, args, _DTYPES[dtype], on_progress)
+    return LoadedModel(model, model_dir, dtype, backend_name, time.perf_counter() - t0)

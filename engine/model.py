@@ -1,0 +1,181 @@
+"""gpt-oss as OpenAI's reference computes it (gpt_oss/torch/model.py), written for MLX.
+
+Per token: embedding -> L x [x += Attn(RMSNorm(x)); x += MoE(RMSNorm(x))] -> RMSNorm -> unembedding.
+Attention: GQA with biases, YaRN RoPE, a learned per-head sink logit in the softmax, and a
+128-token sliding window on the layers marked sliding. MoE: router with bias, top-4, softmax over
+the 4 chosen logits, MXFP4 experts with a clamped SwiGLU. Parameter names follow the Hugging Face
+checkpoint, so loading is a rename-free mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from engine.cache import LayerCache, Mask, make_cache
+from engine.config import FULL, SLIDING, ModelArgs
+from engine.experts import ExpertBackend, ExpertWeights, resolve_backend
+from engine.rope import YarnRope
+
+
+class AttentionBlock(nn.Module):
+    def __init__(self, args: ModelArgs, rope: YarnRope) -> None:
+        super().__init__()
+        D, H, Hk = args.head_dim, args.num_attention_heads, args.num_key_value_heads
+        self.head_dim, self.n_heads, self.n_kv_heads = D, H, Hk
+        self.q_proj = nn.Linear(args.hidden_size, H * D, bias=True)
+        self.k_proj = nn.Linear(args.hidden_size, Hk * D, bias=True)
+        self.v_proj = nn.Linear(args.hidden_size, Hk * D, bias=True)
+        self.o_proj = nn.Linear(H * D, args.hidden_size, bias=True)
+        self.sinks = mx.zeros((H,))
+        self._rope = rope
+        # YaRN's concentration multiplies both q and k, i.e. every logit by its square.
+        self._scale = args.attention_scale * rope.logit_scale
+
+    def __call__(self, x: mx.array, mask: Mask, cache: LayerCache | None) -> mx.array:
+        B, L, _ = x.shape
+        D = self.head_dim
+        q = self.q_proj(x).reshape(B, L, self.n_heads, D).transpose(0, 2, 1, 3)  # (B, H, L, D)
+        k = self.k_proj(x).reshape(B, L, self.n_kv_heads, D).transpose(0, 2, 1, 3)  # (B, Hk, L, D)
+        v = self.v_proj(x).reshape(B, L, self.n_kv_heads, D).transpose(0, 2, 1, 3)
+        offset = cache.offset if cache is not None else 0
+        q, k = self._rope(q, offset), self._rope(k, offset)
+        if cache is not None:
+            k, v = cache.update_and_fetch(k, v)
+        # q-head h reads kv-head h // (H / Hk); the sink is one extra logit with no value.
+        out = mx.fast.scaled_dot_product_attention(
+            q, k, v, scale=self._scale, mask=mask, sinks=self.sinks.astype(q.dtype)
+        )
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
+
+
+class Experts(nn.Module):
+    """One layer's experts in the checkpoint's own MXFP4 bytes (see engine.experts)."""
+
+    def __init__(self, args: ModelArgs, backend: ExpertBackend) -> None:
+        super().__init__()
+        E, D, I = args.num_local_experts, args.hidden_size, args.intermediate_size
+        self.gate_up_proj_blocks = mx.zeros((E, 2 * I, D // 8), dtype=mx.uint32)
+        self.gate_up_proj_scales = mx.zeros((E, 2 * I, D // 32), dtype=mx.uint8)
+        self.gate_up_proj_bias = mx.zeros((E, 2 * I))
+        self.down_proj_blocks = mx.zeros((E, D, I // 8), dtype=mx.uint32)
+        self.down_proj_scales = mx.zeros((E, D, I // 32), dtype=mx.uint8)
+        self.down_proj_bias = mx.zeros((E, D))
+        self._limit = args.swiglu_limit
+        self._backend = backend
+
+    def set_backend(self, backend: ExpertBackend) -> None:
+        self._backend = backend
+
+    def __call__(self, x: mx.array, indices: mx.array, route_weights: mx.array) -> mx.array:
+        weights = ExpertWeights(
+            self.gate_up_proj_blocks,
+            self.gate_up_proj_scales,
+            self.gate_up_proj_bias,
+            self.down_proj_blocks,
+            self.down_proj_scales,
+            self.down_proj_bias,
+            self._limit,
+        )
+        return self._backend(x, indices, route_weights, weights)
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, args: ModelArgs, backend: ExpertBackend) -> None:
+        super().__init__()
+        self.top_k = args.num_experts_per_tok
+        self.router = nn.Linear(args.hidden_size, args.num_local_experts, bias=True)
+        self.experts = Experts(args, backend)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        B, L, D = x.shape
+        t = x.reshape(B * L, D)
+        g = self.router(t)  # (N, E)
+        indices = mx.argpartition(-g, kth=self.top_k - 1, axis=-1)[:, : self.top_k]
+        # softmax over the chosen experts' logits only
+        weights = mx.softmax(mx.take_along_axis(g, indices, axis=-1), axis=-1, precise=True)
+        y = self.experts(t, indices.astype(mx.uint32), weights)
+        return y.reshape(B, L, D)
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, args: ModelArgs, rope: YarnRope, backend: ExpertBackend) -> None:
+        super().__init__()
+        self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
+        self.self_attn = AttentionBlock(args, rope)
+        self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
+        self.mlp = MLPBlock(args, backend)
+
+    def __call__(self, x: mx.array, mask: Mask, cache: LayerCache | None) -> mx.array:
+        x = x + self.self_attn(self.input_layernorm(x), mask, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class GptOssModel(nn.Module):
+    def __init__(self, args: ModelArgs, backend: ExpertBackend) -> None:
+        super().__init__()
+        rope = YarnRope(args.head_dim, args.rope_theta, args.rope_scaling)
+        self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
+        self.layers = [TransformerBlock(args, rope, backend) for _ in range(args.num_hidden_layers)]
+        self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
+
+
+class Model(nn.Module):
+    """The whole network: token ids (B, L) -> logits (B, L, vocab) (or the last position only)."""
+
+    def __init__(self, args: ModelArgs, backend: ExpertBackend | None = None) -> None:
+        super().__init__()
+        self.args = args
+        self.model = GptOssModel(args, backend or resolve_backend()[1])
+        self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
+
+    def __call__(
+        self,
+        inputs: mx.array,
+        cache: Sequence[LayerCache] | None = None,
+        last_only: bool = False,
+    ) -> mx.array:
+        h = self.model.embed_tokens(inputs).astype(self.dtype)
+        L = h.shape[1]
+        masks = self._masks(L, cache)
+        for i, layer in enumerate(self.model.layers):
+            layer_type = self.args.layer_types[i]
+            h = layer(h, masks[layer_type], cache[i] if cache is not None else None)
+        if last_only:
+            h = h[:, -1:, :]
+        return self.lm_head(self.model.norm(h))
+
+    def _masks(self, L: int, cache: Sequence[LayerCache] | None) -> dict[str, Mask]:
+        window = self.args.sliding_window
+        masks: dict[str, Mask] = {}
+        for kind, win in ((SLIDING, window), (FULL, None)):
+            if kind not in self.args.layer_types:
+                continue
+            i = self.args.layer_types.index(kind)
+            if cache is not None:
+                masks[kind] = cache[i].make_mask(L, window_size=win, return_array=False)
+            elif win is not None and win < L:
+                masks[kind] = _window_mask(L, win)
+            else:
+                masks[kind] = "causal" if L > 1 else None
+        return masks
+
+    @property
+    def dtype(self) -> mx.Dtype:
+        return self.lm_head.weight.dtype
+
+    def make_cache(self, sliding_slack: int = 0) -> list[LayerCache]:
+        return make_cache(self.args, sliding_slack=sliding_slack)
+
+    def set_expert_backend(self, backend: ExpertBackend) -> None:
+        for layer in self.model.layers:
+            layer.mlp.experts.set_backend(backend)
+
+
+def _window_mask(L: int, window: int) -> mx.array:
+    """Boolean (L, L): query i sees keys i - window + 1 .. i."""
+    q = mx.arange(L)[:, None]
+    k = mx.arange(L)[None]
+    return (k <= q) & (k > q - window)

@@ -1,0 +1,37 @@
+"""Session-wide fixtures: synthetic checkpoints are written once and shared by all tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.testing.synthetic import tiny_config, write_checkpoint
+
+CheckpointFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> CheckpointFactory:
+    """Writes (once per distinct arguments) a synthetic checkpoint with tiny_config(**overrides)."""
+    made: dict[str, Path] = {}
+
+    def make(seed: int = 0, num_shards: int = 1, **overrides: Any) -> Path:
+        key = json.dumps([seed, num_shards, overrides], sort_keys=True)
+        if key not in made:
+            name = "ckpt-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+            path = tmp_path_factory.mktemp(name)
+            write_checkpoint(path, tiny_config(**overrides), seed=seed, num_shards=num_shards)
+            made[key] = path
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(make_checkpoint: CheckpointFactory) -> Path:
+    return make_checkpoint()
