@@ -25,8 +25,17 @@ $(ORACLE): $(STAMP)
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(VENV)/wheels/gpt_oss-0.0.9-py3-none-any.whl
 	touch $(ORACLE)
 
+# Without MODEL, a tiny random-weight checkpoint shows the whole path working.
+DEMO := .cache/demo-model
+PROMPT_IDS ?= 1,2,3
+MODEL ?=
 run: $(STAMP)
-	$(PY) -m engine.cli.generate $(ARGS)
+ifeq ($(MODEL),)
+	test -f $(DEMO)/config.json || $(PY) -m engine.testing.synthetic $(DEMO) --preset tiny
+	$(PY) -m engine.cli.generate --model $(DEMO) $(if $(ARGS),$(ARGS),--prompt-ids $(PROMPT_IDS))
+else
+	$(PY) -m engine.cli.generate --model $(MODEL) $(if $(ARGS),$(ARGS),--prompt-ids $(PROMPT_IDS))
+endif
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
