@@ -20,7 +20,7 @@ def _logprobs(probs: list[float]) -> mx.array:
 def _draw(settings: SamplingSettings, n: int = 2000) -> np.ndarray:
     sampler = make_sampler(settings)
     lp = _logprobs(PROBS)
-    return np.array([int(sampler(lp).item()) for _ in range(n)])
+    return np.array([int(sampler(lp).item()) for _ in range(n)])  # type: ignore[arg-type]
 
 
 def test_temperature_zero_is_argmax() -> None:

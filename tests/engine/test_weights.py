@@ -135,10 +135,10 @@ def test_missing_shard_named(make_checkpoint: CheckpointFactory, tmp_path: Path)
 def test_not_a_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a folder"):
         load_model(tmp_path / "nowhere")
-    with pytest.raises(ModelLoadError, match="config.json is missing"):
+    with pytest.raises(ModelLoadError, match=r"config\.json is missing"):
         load_model(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(tiny_config()))
-    with pytest.raises(ModelLoadError, match="no model.safetensors"):
+    with pytest.raises(ModelLoadError, match=r"no model\.safetensors"):
         load_model(tmp_path)
 
 
