@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import mlx.core as mx
 from mlx_lm.models.base import create_causal_mask
-from mlx_lm.models.cache import KVCache
+from mlx_lm.models.cache import KVCache, QuantizedKVCache
 
 from engine.config import SLIDING, ModelArgs
 from engine.errors import CacheTrimError
@@ -109,14 +109,71 @@ class SlidingWindowCache:
         return self.keys.nbytes + self.values.nbytes
 
 
-def make_cache(args: ModelArgs, sliding_slack: int = 0) -> list[LayerCache]:
-    """One cache per layer: a window cache for sliding layers, a growing cache for full ones."""
+def _rounded(n: int) -> int:
+    return -(-n // KVCache.step) * KVCache.step
+
+
+class FullCache(KVCache):
+    """mlx-lm's step-allocated cache; with a capacity, allocated once up front at that size, so
+    the memory a conversation will need is taken (and known) before it starts."""
+
+    def __init__(self, capacity: int = 0) -> None:
+        super().__init__()
+        self.capacity = _rounded(capacity) if capacity else 0
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
+        if self.keys is None and self.capacity:
+            B, H, _, D = keys.shape
+            self.keys = mx.zeros((B, H, self.capacity, D), keys.dtype)
+            self.values = mx.zeros((B, H, self.capacity, values.shape[3]), values.dtype)
+        return super().update_and_fetch(keys, values)
+
+
+class QuantizedFullCache(QuantizedKVCache):
+    """Keys and values stored with MLX's affine 8-bit (or 4-bit) quantization, about half the
+    bytes of bf16. Attention with sinks needs plain arrays, so each layer's cache is dequantized
+    while that layer attends: a transient of one layer's keys and values."""
+
+    def __init__(self, bits: int = 8, capacity: int = 0, group_size: int = 64) -> None:
+        super().__init__(group_size=group_size, bits=bits)
+        self._requested_group = group_size
+        self.capacity = _rounded(capacity) if capacity else 0
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
+        if self.keys is None:
+            # MLX quantizes in groups of 32, 64 or 128 along the head dimension
+            self.group_size = min(self._requested_group, keys.shape[-1])
+        if self.keys is None and self.capacity:
+            B, H, _, D = keys.shape
+            packed = (B, H, self.capacity, D * self.bits // 32)
+            groups = (B, H, self.capacity, D // self.group_size)
+
+            def empty() -> tuple[mx.array, mx.array, mx.array]:
+                zeros = mx.zeros(groups, keys.dtype)
+                return mx.zeros(packed, mx.uint32), zeros, mx.zeros(groups, keys.dtype)
+
+            self.keys, self.values = empty(), empty()  # type: ignore[assignment]
+        (kw, ks, kb), (vw, vs, vb) = super().update_and_fetch(keys, values)
+        g, b = self.group_size, self.bits
+        return (
+            mx.dequantize(kw, ks, kb, group_size=g, bits=b).astype(keys.dtype),
+            mx.dequantize(vw, vs, vb, group_size=g, bits=b).astype(values.dtype),
+        )
+
+
+def make_cache(
+    args: ModelArgs, sliding_slack: int = 0, capacity: int = 0, kv_bits: int | None = None
+) -> list[LayerCache]:
+    """One cache per layer: a window cache for sliding layers, a growing cache for full ones
+    (reserved at `capacity` tokens up front, and quantized to `kv_bits` when given)."""
     caches: list[LayerCache] = []
     for layer_type in args.layer_types:
         if layer_type == SLIDING:
             caches.append(SlidingWindowCache(args.sliding_window, slack=sliding_slack))
+        elif kv_bits is None:
+            caches.append(FullCache(capacity))
         else:
-            caches.append(KVCache())
+            caches.append(QuantizedFullCache(kv_bits, capacity))
     return caches
 
 

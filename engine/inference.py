@@ -15,6 +15,8 @@ from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
 from engine.experts import resolve_backend
 from engine.generate import DEFAULT_PREFILL_STEP, Finished, Token, generate_tokens
+from engine.memory.profiles import PrecisionProfile, get_profile
+from engine.memory.residency import EMBEDDING, MappedEmbedding, quantized_weights
 from engine.model import Model
 from engine.sampling import SamplingSettings, make_sampler
 from engine.weights import load_weights
@@ -31,11 +33,20 @@ def default_dtype() -> str:
 class LoadedModel:
     """A loaded gpt-oss checkpoint. Every mx.array stays inside; callers see ints and numpy."""
 
-    def __init__(self, model: Model, path: Path, dtype: str, backend: str, load_s: float) -> None:
+    def __init__(
+        self,
+        model: Model,
+        path: Path,
+        dtype: str,
+        backend: str,
+        profile: PrecisionProfile,
+        load_s: float,
+    ) -> None:
         self._model = model
         self.path = path
         self.dtype = dtype
         self.expert_backend = backend
+        self.profile = profile
         self.load_seconds = load_s
 
     @property
@@ -49,8 +60,9 @@ class LoadedModel:
             return 4096
         return int(scaling.original_max_position_embeddings * scaling.factor)
 
-    def new_cache(self, sliding_slack: int = 0) -> list[LayerCache]:
-        return self._model.make_cache(sliding_slack=sliding_slack)
+    def new_cache(self, sliding_slack: int = 0, capacity: int = 0) -> list[LayerCache]:
+        """An empty cache; `capacity` reserves that many tokens of keys and values up front."""
+        return self._model.make_cache(sliding_slack, capacity, self.profile.kv_bits)
 
     def logits(self, token_ids: Sequence[int]) -> np.ndarray:
         """float32 logits (len(token_ids), vocab) from one full forward pass with no cache."""
@@ -105,9 +117,14 @@ def load_model(
     *,
     dtype: str | None = None,
     expert_backend: str | None = None,
+    profile: str = "full",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> LoadedModel:
-    """Loads a Hugging Face gpt-oss checkpoint folder (config.json + safetensors)."""
+    """Loads a Hugging Face gpt-oss checkpoint folder (config.json + safetensors).
+
+    `profile` is a precision profile of engine.memory (full, 16gb, compact): experts always stay
+    MXFP4; the profile decides how attention, unembedding, embedding and KV cache are held.
+    """
     t0 = time.perf_counter()
     model_dir = Path(path).expanduser()
     if not model_dir.is_dir():
@@ -115,8 +132,21 @@ def load_model(
     dtype = dtype or default_dtype()
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}")
+    prof = get_profile(profile)
     args = ModelArgs.from_model_dir(model_dir)
+    if prof.kv_bits is not None and args.head_dim % 32:
+        raise ModelLoadError(
+            f"The {prof.title!r} profile quantizes the KV cache in groups of 32 or 64 values, "
+            f"which head_dim {args.head_dim} does not allow; choose the 'full' profile."
+        )
     backend_name, backend = resolve_backend(expert_backend)
     model = Model(args, backend)
-    load_weights(model, model_dir, args, _DTYPES[dtype], on_progress)
-    return LoadedModel(model, model_dir, dtype, backend_name, time.perf_counter() - t0)
+    quantized = quantized_weights(model, prof)
+    skip = () if prof.embedding_in_mlx else (EMBEDDING,)
+    if skip:
+        model.model.pop("embed_tokens")  # its rows will come from the file: never allocate them
+    infos = load_weights(model, model_dir, args, _DTYPES[dtype], on_progress, quantized, skip)
+    if skip:
+        model.model.embed_tokens = MappedEmbedding(infos[EMBEDDING], _DTYPES[dtype])  # type: ignore[assignment]
+    elapsed = time.perf_counter() - t0
+    return LoadedModel(model, model_dir, dtype, backend_name, prof, elapsed)

@@ -164,10 +164,13 @@ class Model(nn.Module):
 
     @property
     def dtype(self) -> mx.Dtype:
-        return self.lm_head.weight.dtype
+        """The activation dtype: that of the (never quantized) final norm."""
+        return self.model.norm.weight.dtype
 
-    def make_cache(self, sliding_slack: int = 0) -> list[LayerCache]:
-        return make_cache(self.args, sliding_slack=sliding_slack)
+    def make_cache(
+        self, sliding_slack: int = 0, capacity: int = 0, kv_bits: int | None = None
+    ) -> list[LayerCache]:
+        return make_cache(self.args, sliding_slack, capacity, kv_bits)
 
     def set_expert_backend(self, backend: ExpertBackend) -> None:
         for layer in self.model.layers:

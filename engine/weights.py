@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,14 +181,22 @@ def scan_checkpoint(model_dir: Path, args: ModelArgs) -> dict[str, TensorInfo]:
     return found
 
 
-def to_model_layout(name: str, value: mx.array, dtype: mx.Dtype) -> mx.array:
-    """The one transform loading needs: MXFP4 bytes as MLX's uint32 words, the rest in `dtype`."""
+def to_model_layout(
+    name: str, value: mx.array, dtype: mx.Dtype, quantize: tuple[int, int] | None = None
+) -> list[tuple[str, mx.array]]:
+    """The one transform loading needs: MXFP4 bytes as MLX's uint32 words, the rest in `dtype`
+    (or affine-quantized to `quantize` = (bits, group) when the precision profile says so)."""
     if name.endswith("_blocks"):
         # (E, rows, K/32, 16) u8 -> (E, rows, K/8) u32: the same bytes, already MLX's nibble order.
-        return value.view(mx.uint32).flatten(-2)
+        return [(name, value.view(mx.uint32).flatten(-2))]
     if name.endswith("_scales"):
-        return value
-    return value.astype(dtype)
+        return [(name, value)]
+    if quantize is not None:
+        bits, group = quantize
+        w, scales, biases = mx.quantize(value.astype(dtype), group_size=group, bits=bits)
+        base = name.removesuffix(".weight")
+        return [(name, w), (base + ".scales", scales), (base + ".biases", biases)]
+    return [(name, value.astype(dtype))]
 
 
 def load_weights(
@@ -197,18 +205,23 @@ def load_weights(
     args: ModelArgs,
     dtype: mx.Dtype,
     on_progress: Callable[[int, int], None] | None = None,
-) -> None:
-    """Reads every tensor into `model`, one file and one layer at a time.
+    quantized: Mapping[str, tuple[int, int]] | None = None,
+    skip: Collection[str] = (),
+) -> dict[str, TensorInfo]:
+    """Reads every tensor but those in `skip` into `model`, one file and one layer at a time.
 
     Arrays from mx.load are lazy; each layer's tensors are evaluated before the next is touched,
-    so memory grows to the model's size and never holds a second copy of it.
+    so memory grows to the model's size and never holds a second copy of it. Returns the checked
+    headers (where each tensor lies in which file).
     """
     infos = scan_checkpoint(model_dir, args)
-    total = sum(i.end - i.start for i in infos.values())
+    quantized = quantized or {}
+    total = sum(i.end - i.start for n, i in infos.items() if n not in skip)
     done = 0
     by_file: dict[Path, list[str]] = {}
     for name, info in infos.items():
-        by_file.setdefault(info.file, []).append(name)
+        if name not in skip:
+            by_file.setdefault(info.file, []).append(name)
     for path, names in by_file.items():
         try:
             loaded = mx.load(str(path))
@@ -220,7 +233,11 @@ def load_weights(
         for name in names:
             groups.setdefault(_layer_key(name), []).append(name)
         for group in groups.values():
-            converted = [(n, to_model_layout(n, arrays[n], dtype)) for n in group]
+            converted = [
+                item
+                for n in group
+                for item in to_model_layout(n, arrays[n], dtype, quantized.get(n))
+            ]
             model.update(tree_unflatten(converted))
             try:
                 mx.eval([v for _, v in converted])
@@ -229,7 +246,8 @@ def load_weights(
             done += sum(infos[n].end - infos[n].start for n in group)
             if on_progress is not None:
                 on_progress(done, total)
-        del arrays
+        del arrays, loaded
+    return infos
 
 
 def _layer_key(name: str) -> str:

@@ -8,11 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import mlx.core as mx
+import mlx.nn as nn
 import pytest
+from mlx.utils import tree_flatten
 
 from engine.testing.synthetic import tiny_config, write_checkpoint
 
 CheckpointFactory = Callable[..., Path]
+
+
+def param_bytes(module: nn.Module) -> int:
+    """Bytes of every array a module holds."""
+    flat: list[tuple[str, mx.array]] = tree_flatten(module.parameters())  # type: ignore[assignment]
+    return sum(v.nbytes for _, v in flat)
 
 
 @pytest.fixture(scope="session")

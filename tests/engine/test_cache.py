@@ -128,6 +128,6 @@ def test_cache_sizes_follow_the_layer_types(make_checkpoint: CheckpointFactory) 
     cache = model.new_cache()
     _last_logits(model, _ids(100), cache, step=64)
     kinds = [type(c).__name__ for c in cache]
-    assert kinds == ["SlidingWindowCache", "KVCache"] * 2
+    assert kinds == ["SlidingWindowCache", "FullCache"] * 2
     assert isinstance(cache[0], SlidingWindowCache) and cache[0].kept == 7  # window 8 - 1
     assert cache[1].offset == 100

@@ -12,7 +12,7 @@ import pytest
 from engine import ModelLoadError, load_model
 from engine.testing.synthetic import read_safetensors, tiny_config, write_checkpoint
 from engine.weights import checkpoint_files, expected_tensors
-from tests.conftest import CheckpointFactory
+from tests.conftest import CheckpointFactory, param_bytes
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -164,8 +164,7 @@ def test_loading_holds_no_second_copy_of_the_weights(make_checkpoint: Checkpoint
     model = load_model(path, dtype="float32")
     final = mx.get_active_memory() - before
     peak = mx.get_peak_memory() - before
-    params = sum(v.nbytes for _, v in __import__("mlx.utils").utils.tree_flatten(
-        model._model.parameters()))  # fmt: skip
+    params = param_bytes(model._model)
     assert final == pytest.approx(params, rel=0.05)
     # one layer's bf16 source and fp32 copy may coexist with the loaded model
     assert peak < final * 1.25, (peak, final)

@@ -1,0 +1,190 @@
+"""The memory planner: exact bytes of every part of a loaded model, and whether it fits.
+
+All sizes are computed from the config, the precision profile and the activation dtype with the
+same layouts the loader produces (MXFP4 experts as stored, MLX affine quantization with one scale
+and one bias per group in the activation dtype, caches allocated in whole steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.config import FULL, ModelArgs
+from engine.memory.budget import MachineBudget
+from engine.memory.profiles import PROFILES, PrecisionProfile
+
+GiB = 2**30
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# MLX's own bookkeeping, compiled kernels and small temporaries beyond what is listed below.
+RUNTIME_OVERHEAD = 64 * 2**20
+KV_STEP = 256  # full-attention caches grow in steps of this many tokens (mlx-lm's KVCache.step)
+
+
+def dense_bytes(rows: int, cols: int, bits: int | None, dtype_bytes: int, group: int) -> int:
+    """A (rows, cols) matrix: plain, or MLX-affine-quantized with a scale and bias per group."""
+    if bits is None:
+        return rows * cols * dtype_bytes
+    return rows * cols * bits // 8 + 2 * rows * (cols // group) * dtype_bytes
+
+
+def kv_bytes_per_token(args: ModelArgs, dtype_bytes: int, kv_bits: int | None) -> int:
+    """Keys plus values of one token in one layer."""
+    width = args.num_key_value_heads * args.head_dim
+    if kv_bits is None:
+        return 2 * width * dtype_bytes
+    return 2 * (width * kv_bits // 8 + 2 * (width // 64) * dtype_bytes)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes per component; `total` is what MLX holds at the peak of a turn."""
+
+    profile: str
+    dtype: str
+    context: int
+    components: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> int:
+        return sum(v for k, v in self.components.items() if not k.startswith(("kv", "act", "run")))
+
+    @property
+    def total(self) -> int:
+        return sum(self.components.values())
+
+    def table(self) -> str:
+        rows = [f"{k:<24}{v / GiB:>9.3f} GiB" for k, v in self.components.items()]
+        rows.append(f"{'total':<24}{self.total / GiB:>9.3f} GiB")
+        return "\n".join(rows)
+
+
+def weight_components(args: ModelArgs, profile: PrecisionProfile, dtype: str) -> dict[str, int]:
+    b = DTYPE_BYTES[dtype]
+    D, I, E, L = (
+        args.hidden_size,
+        args.intermediate_size,
+        args.num_local_experts,
+        args.num_hidden_layers,
+    )
+    Hq, Hk = args.num_attention_heads * args.head_dim, args.num_key_value_heads * args.head_dim
+    g = profile.group_size
+    # MXFP4: half a byte per weight plus one E8M0 byte per 32; expert biases in the dtype
+    experts = E * (2 * I * D // 2 + 2 * I * D // 32 + 2 * I * b + D * I // 2 + D * I // 32 + D * b)
+    att_bits = profile.attention_bits
+    attention = (
+        dense_bytes(Hq, D, att_bits, b, g)
+        + 2 * dense_bytes(Hk, D, att_bits, b, g)
+        + dense_bytes(D, Hq, att_bits, b, g)
+        + (Hq + 2 * Hk + D) * b  # biases
+        + args.num_attention_heads * b  # sinks
+    )
+    return {
+        "experts": L * experts,
+        "attention": L * attention,
+        "router": L * (E * D + E) * b,
+        "norms": (2 * L + 1) * D * b,
+        "embedding": args.vocab_size * D * b if profile.embedding_in_mlx else 0,
+        "unembedding": dense_bytes(args.vocab_size, D, profile.unembedding_bits, b, g),
+    }
+
+
+def plan_memory(
+    args: ModelArgs,
+    profile: PrecisionProfile | str = "full",
+    dtype: str = "bfloat16",
+    context: int = 8192,
+    prefill_chunk: int = 512,
+    attention_materialized: bool = False,
+) -> MemoryPlan:
+    """Everything MLX holds while a `context`-token conversation is running.
+
+    `attention_materialized`: MLX's CPU attention builds the (heads, chunk, context) score matrix;
+    the Metal kernel streams it and never does.
+    """
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    b = DTYPE_BYTES[dtype]
+    parts = weight_components(args, prof, dtype)
+    per_token = kv_bytes_per_token(args, b, prof.kv_bits)
+    n_full = sum(t == FULL for t in args.layer_types)
+    n_sliding = args.num_hidden_layers - n_full
+    allocated = -(-context // KV_STEP) * KV_STEP
+    parts["kv_full_layers"] = n_full * allocated * per_token
+    parts["kv_sliding_layers"] = (
+        n_sliding * (args.sliding_window - 1) * 2 * (args.num_key_value_heads * args.head_dim * b)
+    )
+    parts["activations"] = activation_bytes(
+        args, dtype, prefill_chunk, context, attention_materialized
+    )
+    parts["runtime"] = RUNTIME_OVERHEAD
+    return MemoryPlan(prof.name, dtype, context, parts)
+
+
+def activation_bytes(
+    args: ModelArgs, dtype: str, chunk: int, context: int, attention_materialized: bool
+) -> int:
+    """The largest set of temporaries alive at once while a prefill chunk passes one layer."""
+    b = DTYPE_BYTES[dtype]
+    k = args.num_experts_per_tok
+    hidden = 4 * chunk * args.hidden_size * b  # residual, normed input, attention out, MoE out
+    qkv = chunk * (args.num_attention_heads + 2 * args.num_key_value_heads) * args.head_dim * b
+    moe = chunk * k * (2 * args.intermediate_size * 2 + args.hidden_size) * b
+    scores = chunk * context * args.num_attention_heads * 4 if attention_materialized else 0
+    logits = args.vocab_size * 4
+    return hidden + qkv + moe + scores + logits
+
+
+@dataclass(frozen=True)
+class Verdict:
+    fits: bool
+    profile: str
+    max_context: int  # the longest conversation that fits with this profile (0 if none)
+    plan: MemoryPlan
+    message: str
+
+
+def max_context(args: ModelArgs, profile: PrecisionProfile | str, dtype: str, budget: int) -> int:
+    """The largest context, in whole cache steps, whose plan stays within `budget` bytes."""
+    scaling = args.rope_scaling
+    limit = int(scaling.original_max_position_embeddings * scaling.factor) if scaling else 4096
+    if plan_memory(args, profile, dtype, KV_STEP).total > budget:
+        return 0
+    lo, hi = KV_STEP, limit
+    while lo < hi:  # total grows with context: binary search over cache steps
+        mid = (lo + hi + KV_STEP) // (2 * KV_STEP) * KV_STEP
+        if plan_memory(args, profile, dtype, mid).total <= budget:
+            lo = mid
+        else:
+            hi = mid - KV_STEP
+    return lo
+
+
+def recommend(
+    args: ModelArgs, budget: MachineBudget, dtype: str = "bfloat16", wanted_context: int = 8192
+) -> Verdict:
+    """The most precise profile that fits `wanted_context`, or the one that fits the most."""
+    best: Verdict | None = None
+    for name in PROFILES:  # ordered from most to least precise
+        plan = plan_memory(args, name, dtype, wanted_context)
+        longest = max_context(args, name, dtype, budget.usable)
+        if plan.total <= budget.usable:
+            return Verdict(True, name, longest, plan, _fits_message(name, plan, budget, longest))
+        if best is None or longest > best.max_context:
+            best = Verdict(False, name, longest, plan, "")
+    assert best is not None
+    need = plan_memory(args, best.profile, dtype, KV_STEP).total
+    message = (
+        f"This model needs at least {need / GiB:.1f} GiB but this Mac can give it "
+        f"{budget.usable / GiB:.1f} GiB; it does not fit, even with the smallest settings."
+        if best.max_context == 0
+        else f"Only {best.max_context:,} tokens of context fit (profile {best.profile!r}); "
+        f"{wanted_context:,} would need {best.plan.total / GiB:.1f} GiB "
+        f"of {budget.usable / GiB:.1f}."
+    )
+    return Verdict(best.max_context > 0, best.profile, best.max_context, best.plan, message)
+
+
+def _fits_message(name: str, plan: MemoryPlan, budget: MachineBudget, longest: int) -> str:
+    return (
+        f"Fits with the {PROFILES[name].title!r} profile: {plan.total / GiB:.1f} GiB of "
+        f"{budget.usable / GiB:.1f} GiB at {plan.context:,} tokens; up to {longest:,} tokens fit."
+    )
