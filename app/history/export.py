@@ -1,0 +1,234 @@
+"""Export a conversation as Markdown (to read or share) or JSON (lossless, re-importable).
+
+Both take what HistoryStore.get_conversation returns. The JSON schema is versioned: fields may be
+added within a version; renaming or removing one needs JSON_VERSION + 1 and a reader for the old.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from app.history.errors import HistoryError
+from app.history.records import (
+    ConversationSummary,
+    StoredAttachment,
+    StoredMessage,
+    ToolCall,
+)
+
+JSON_FORMAT = "oss-desk-conversation"
+JSON_VERSION = 1
+
+_SPEAKERS = {"user": "You", "assistant": "Assistant", "tool": "Tool", "system": "System"}
+_STATUS_NOTES = {
+    "streaming": "*The answer was still being written when this was exported.*",
+    "cancelled": "*Stopped before the answer was finished.*",
+    "interrupted": "*Interrupted: OSS Desk closed before the answer was finished.*",
+}
+
+
+def export_markdown(
+    summary: ConversationSummary,
+    messages: Sequence[StoredMessage],
+    *,
+    include_reasoning: bool = True,
+) -> str:
+    """The conversation as Markdown; reasoning sits in collapsed <details> blocks."""
+    created = datetime.fromtimestamp(summary.created_at).astimezone()
+    lines = [
+        f"# {summary.title}",
+        "",
+        f"*{created:%Y-%m-%d %H:%M} · reasoning effort: {summary.reasoning_effort}"
+        " · exported from OSS Desk*",
+    ]
+    for message in messages:
+        while lines[-1] == "":
+            lines.pop()
+        lines += ["", "---", "", f"### {_SPEAKERS[message.role]}", ""]
+        if include_reasoning and message.reasoning.strip():
+            lines += _reasoning_block(message)
+        if message.content:
+            lines += [message.content, ""]
+        for call in message.tool_calls:
+            lines += _tool_call_block(call)
+        if message.attachments:
+            names = ", ".join(_describe(a) for a in message.attachments)
+            lines += [f"*Attached: {names}*", ""]
+        if message.status == "error":
+            lines += [f"*Error: {message.error or 'the answer failed'}*", ""]
+        elif message.status in _STATUS_NOTES:
+            lines += [_STATUS_NOTES[message.status], ""]
+        if message.role == "assistant" and (stats_line := _stats_line(message)):
+            lines += [f"*{stats_line}*", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _reasoning_block(message: StoredMessage) -> list[str]:
+    # A literal </details> in the reasoning would close the block early and show the rest.
+    text = re.sub(r"</(details)", r"&lt;/\1", message.reasoning.strip(), flags=re.IGNORECASE)
+    return ["<details>", "<summary>Reasoning</summary>", "", text, "", "</details>", ""]
+
+
+def _tool_call_block(call: ToolCall) -> list[str]:
+    lines = [f"**Tool call** `{call.recipient}`", "", *_fenced(call.arguments, "json"), ""]
+    if call.result is not None:
+        lines += ["**Result**", "", *_fenced(call.result, "text"), ""]
+    return lines
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    """A code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", text, fence]
+
+
+def _describe(attachment: StoredAttachment) -> str:
+    facts = [attachment.kind] if attachment.kind else []
+    if attachment.pages is not None:
+        facts.append(f"{attachment.pages} page{'s' if attachment.pages != 1 else ''}")
+    facts.append(f"{attachment.token_count:,} tokens")
+    return f"{attachment.name} ({', '.join(facts)})"
+
+
+def _stats_line(message: StoredMessage) -> str:
+    stats = message.stats
+    parts = [f"{message.effort} effort"] if message.effort else []
+    if isinstance(stats.get("thinking_s"), int | float):
+        parts.append(f"thought for {stats['thinking_s']:.1f} s")
+    if isinstance(stats.get("answer_tokens"), int):
+        parts.append(f"{stats['answer_tokens']:,} answer tokens")
+    if isinstance(stats.get("reasoning_tokens"), int):
+        parts.append(f"{stats['reasoning_tokens']:,} reasoning tokens")
+    if isinstance(stats.get("decode_tps"), int | float):
+        parts.append(f"{stats['decode_tps']:.1f} tokens/s")
+    if isinstance(stats.get("ttft_s"), int | float):
+        parts.append(f"first token after {stats['ttft_s']:.2f} s")
+    if stats.get("budget_cut"):
+        parts.append("reasoning budget reached")
+    return " · ".join(parts)
+
+
+def export_json(
+    summary: ConversationSummary,
+    messages: Sequence[StoredMessage],
+    *,
+    include_reasoning: bool = True,
+) -> str:
+    """The conversation as versioned JSON; conversation_from_json reads it back unchanged."""
+    document = {
+        "format": JSON_FORMAT,
+        "version": JSON_VERSION,
+        "conversation": {
+            "id": summary.id,
+            "title": summary.title,
+            "created_at": summary.created_at,  # Unix time in seconds, as stored
+            "updated_at": summary.updated_at,
+            "reasoning_effort": summary.reasoning_effort,
+            "message_count": summary.message_count,
+            "preview": summary.preview,
+        },
+        "messages": [_message_json(m, include_reasoning) for m in messages],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _message_json(message: StoredMessage, include_reasoning: bool) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "position": message.position,
+        "role": message.role,
+        "content": message.content,
+        "reasoning": message.reasoning if include_reasoning else "",
+        "status": message.status,
+        "effort": message.effort,
+        "created_at": message.created_at,
+        "tool_calls": [
+            {"recipient": c.recipient, "arguments": c.arguments, "result": c.result}
+            for c in message.tool_calls
+        ],
+        "stats": message.stats,
+        "error": message.error,
+        "attachments": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "kind": a.kind,
+                "pages": a.pages,
+                "token_count": a.token_count,
+                "sha256": a.sha256,
+                "text": a.text,
+            }
+            for a in message.attachments
+        ],
+    }
+
+
+def conversation_from_json(text: str) -> tuple[ConversationSummary, list[StoredMessage]]:
+    """Read an export_json document back. ValueError if it is not one this version understands."""
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.get("format") != JSON_FORMAT:
+            raise ValueError("This file is not an OSS Desk conversation export.")
+        if not isinstance(document.get("version"), int) or document["version"] > JSON_VERSION:
+            raise ValueError(
+                "This conversation was exported by a newer version of OSS Desk. "
+                "Update OSS Desk to open it."
+            )
+        summary = ConversationSummary(**document["conversation"])
+        messages = [
+            StoredMessage(
+                **{
+                    **m,
+                    "tool_calls": tuple(ToolCall(**c) for c in m["tool_calls"]),
+                    "attachments": tuple(StoredAttachment(**a) for a in m["attachments"]),
+                }
+            )
+            for m in document["messages"]
+        ]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"This conversation export is damaged or incomplete ({e!r}).") from e
+    return summary, messages
+
+
+def write_atomically(path: Path | str, text: str) -> None:
+    """Write UTF-8 text so that `path` holds either its old content or all of the new.
+
+    The text goes to a temporary file in the same folder (os.replace cannot cross file systems),
+    which is flushed to disk before it replaces the target. HistoryError if it cannot be written.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # 0o666 lets the umask decide, as for any new file; tempfile would force 0o600.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise HistoryError("export", path, e.strerror or str(e)) from e
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # Makes the rename itself durable; some file systems refuse to open a folder, which is fine.
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
