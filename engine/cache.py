@@ -5,7 +5,8 @@ Protocol shared by both: `update_and_fetch(k, v)`, `offset`, `trim(n)`, `state`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import mlx.core as mx
@@ -201,3 +202,48 @@ def trim_to(caches: Sequence[LayerCache], length: int) -> None:
         )
     for c in caches:
         c.trim(c.offset - length)
+
+
+SlidingState = tuple[mx.array | None, mx.array | None, int]
+
+
+@dataclass(frozen=True)
+class CacheSnapshot:
+    """A cache as it was at `offset`: the sliding-window layers' states, by layer index.
+
+    Full-attention layers are not stored: they go back to `offset` by trimming, which is right
+    only while they still hold the same first `offset` tokens (the caller keeps track of that).
+    SlidingWindowCache rebinds new arrays on every update and trim, so a state kept by reference
+    stays valid.
+    """
+
+    offset: int
+    sliding: Mapping[int, SlidingState]
+
+
+def take_snapshot(caches: Sequence[LayerCache], *, compact: bool = False) -> CacheSnapshot:
+    """`compact` copies the kept keys and values out of the buffer they are a view of (after a
+    prefill chunk that buffer is window + chunk wide), so the snapshot holds only what it needs."""
+    sliding: dict[int, SlidingState] = {}
+    for i, c in enumerate(caches):
+        if isinstance(c, SlidingWindowCache):
+            keys, values, offset = c.state
+            if compact and keys is not None and values is not None:
+                keys, values = mx.contiguous(keys), mx.contiguous(values)
+                mx.eval(keys, values)
+            sliding[i] = (keys, values, offset)
+    return CacheSnapshot(cache_offset(caches), sliding)
+
+
+def restore_snapshot(caches: Sequence[LayerCache], snapshot: CacheSnapshot) -> None:
+    """Returns every layer to the snapshot's offset, or raises CacheTrimError untouched."""
+    for i, c in enumerate(caches):
+        if i not in snapshot.sliding and c.offset < snapshot.offset:
+            raise CacheTrimError(
+                f"Layer {i} holds {c.offset} tokens, fewer than the snapshot's {snapshot.offset}."
+            )
+    for i, c in enumerate(caches):
+        if isinstance(c, SlidingWindowCache):
+            c.state = snapshot.sliding[i]
+        else:
+            c.trim(c.offset - snapshot.offset)

@@ -44,9 +44,7 @@ class DownloadError(EngineError):
     `files` names the repo files concerned, e.g. those that failed verification.
     """
 
-    def __init__(
-        self, message: str, *, kind: DownloadErrorKind, files: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, message: str, *, kind: DownloadErrorKind, files: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.kind: DownloadErrorKind = kind
         self.files: tuple[str, ...] = tuple(files)

@@ -7,7 +7,6 @@ where W1's output rows interleave gate (even) and linear (odd) channels, as in t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,22 +93,3 @@ def mlx_experts(
     if sort:
         y = y[inverse].reshape(N, k, -1)
     return (y * route_weights[..., None].astype(y.dtype)).sum(axis=1)
-
-
-_BACKENDS: dict[str, ExpertBackend] = {"mlx": mlx_experts}
-
-
-def register_backend(name: str, backend: ExpertBackend) -> None:
-    _BACKENDS[name] = backend
-
-
-def available_backends() -> list[str]:
-    return sorted(_BACKENDS)
-
-
-def resolve_backend(name: str | None = None) -> tuple[str, ExpertBackend]:
-    """The backend to use: `name`, else $OSS_DESK_EXPERTS, else MLX's built-in ops."""
-    choice = name or os.environ.get("OSS_DESK_EXPERTS") or "mlx"
-    if choice not in _BACKENDS:
-        raise ValueError(f"unknown expert backend {choice!r}; known: {available_backends()}")
-    return choice, _BACKENDS[choice]

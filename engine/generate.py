@@ -137,3 +137,49 @@ def generate_tokens(
                 mx.eval(token)  # let the queued step land so the cache stays consistent
             yield Finished("cancel", stats())
             return
+
+
+class Decoder:
+    """Step-wise decoding for callers that interleave tokens of their own with sampled ones.
+
+    `feed(tokens)` runs tokens through the model and, with `sample=True`, queues a sample after
+    them; `take()` waits for that sample; `push(token_id)` feeds one token back and queues the
+    next sample. Each sample is queued before the caller handles the previous token, so the
+    device computes while the caller works. The cache holds exactly the tokens fed so far.
+    """
+
+    def __init__(self, model: Model, cache: Sequence[LayerCache], sampler: Sampler) -> None:
+        self._model = model
+        self._cache = cache
+        self._sampler = sampler
+        self._pending: tuple[mx.array, mx.array] | None = None
+
+    def feed(self, tokens: Sequence[int], *, sample: bool) -> None:
+        """Runs `tokens` (one chunk: the caller bounds its length) through the model."""
+        if not tokens:
+            raise ValueError("feed needs at least one token")
+        chunk = mx.array([int(t) for t in tokens], dtype=mx.uint32)[None]
+        logits = self._model(chunk, cache=self._cache, last_only=True)[:, -1, :]
+        self._pending = None
+        if sample:
+            self._queue(logits)
+        else:
+            mx.eval(logits)
+
+    def push(self, token_id: int) -> None:
+        self.feed([token_id], sample=True)
+
+    def take(self) -> Token:
+        """The token sampled after the last fed one; raises if nothing was queued."""
+        if self._pending is None:
+            raise RuntimeError("no sample is queued: feed tokens with sample=True first")
+        token, logprobs = self._pending
+        self._pending = None
+        token_id = int(token.item())  # type: ignore[arg-type]
+        return Token(token_id, float(logprobs[0, token_id].item()))  # type: ignore[arg-type]
+
+    def _queue(self, logits: mx.array) -> None:
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        token = self._sampler(logprobs)
+        mx.async_eval(token, logprobs)
+        self._pending = (token, logprobs)

@@ -13,12 +13,11 @@ import numpy as np
 from engine.cache import LayerCache
 from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
-from engine.experts import resolve_backend
-from engine.generate import DEFAULT_PREFILL_STEP, Finished, Token, generate_tokens
+from engine.generate import DEFAULT_PREFILL_STEP, Decoder, Finished, Token, generate_tokens
 from engine.memory.profiles import PrecisionProfile, get_profile
 from engine.memory.residency import EMBEDDING, MappedEmbedding, quantized_weights
 from engine.model import Model
-from engine.sampling import SamplingSettings, make_sampler
+from engine.sampling import Sampler, SamplingSettings, make_sampler
 from engine.weights import load_weights
 
 _DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
@@ -102,6 +101,13 @@ class LoadedModel:
             on_prefill=on_prefill,
         )
 
+    def decoder(self, cache: Sequence[LayerCache], sampler: Sampler) -> Decoder:
+        """Step-wise decoding over `cache`, for callers that inject tokens of their own (chat).
+
+        The sampler maps log-probabilities (1, vocab) to a token id (1,); it stays inside the
+        engine (engine.sampling.make_sampler, or a scripted one in tests)."""
+        return Decoder(self._model, cache, sampler)
+
     def _check_ids(self, token_ids: Sequence[int]) -> None:
         if not token_ids:
             raise ValueError("at least one token id is needed")
@@ -139,8 +145,10 @@ def load_model(
             f"The {prof.title!r} profile quantizes the KV cache in groups of 32 or 64 values, "
             f"which head_dim {args.head_dim} does not allow; choose the 'full' profile."
         )
-    backend_name, backend = resolve_backend(expert_backend)
-    model = Model(args, backend)
+    from metal_kernels.dispatch import choose_backend  # the kernels build on engine.experts
+
+    choice = choose_backend(expert_backend)
+    model = Model(args, choice.backend)
     quantized = quantized_weights(model, prof)
     skip = () if prof.embedding_in_mlx else (EMBEDDING,)
     if skip:
@@ -149,4 +157,4 @@ def load_model(
     if skip:
         model.model.embed_tokens = MappedEmbedding(infos[EMBEDDING], _DTYPES[dtype])  # type: ignore[assignment]
     elapsed = time.perf_counter() - t0
-    return LoadedModel(model, model_dir, dtype, backend_name, prof, elapsed)
+    return LoadedModel(model, model_dir, dtype, choice.name, prof, elapsed)

@@ -16,7 +16,7 @@ import mlx.nn as nn
 
 from engine.cache import LayerCache, Mask, make_cache
 from engine.config import FULL, SLIDING, ModelArgs
-from engine.experts import ExpertBackend, ExpertWeights, resolve_backend
+from engine.experts import ExpertBackend, ExpertWeights, mlx_experts
 from engine.rope import YarnRope
 
 
@@ -128,7 +128,7 @@ class Model(nn.Module):
     def __init__(self, args: ModelArgs, backend: ExpertBackend | None = None) -> None:
         super().__init__()
         self.args = args
-        self.model = GptOssModel(args, backend or resolve_backend()[1])
+        self.model = GptOssModel(args, backend or mlx_experts)
         self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
 
     def __call__(

@@ -1,1 +1,1 @@
-"""Command-line entry points (oss-desk-generate)."""
+"""Command-line entry points (oss-desk-generate, oss-desk-chat)."""

@@ -1,0 +1,95 @@
+"""What a chat turn reports, as frozen dataclasses of plain values (no mx.array), in order:
+
+PrefillProgress* -> (ChannelDelta | ReasoningCut)* -> ToolCallRequested? -> TurnFinished.
+
+Every turn ends with exactly one TurnFinished, also when it is cancelled or runs out of room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+FinishReason: TypeAlias = Literal["stop", "tool_call", "length", "cancel"]
+# budget: the effort's reasoning budget ran out; loop: the analysis repeats itself;
+# no_answer: the model stopped without writing a final-channel message.
+CutReason: TypeAlias = Literal["budget", "loop", "no_answer"]
+
+
+@dataclass(frozen=True)
+class PrefillProgress:
+    """`done` of `total` new prompt tokens are processed (total excludes reused cache tokens)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ChannelDelta:
+    """Text the model wrote on `channel` ("analysis", "commentary" or "final").
+
+    `recipient` is set for a tool call's arguments (e.g. "functions.get_weather"); those are
+    also reported whole by ToolCallRequested, so a view may skip these deltas.
+    """
+
+    channel: str
+    text: str
+    recipient: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallRequested:
+    """The model called a tool; the turn ends with reason "tool_call" and continues when the
+    caller passes this object and the tool's output to `ChatSession.submit_tool_result`."""
+
+    recipient: str  # as the model wrote it, e.g. "functions.get_weather"
+    arguments_json: str  # the raw argument text (JSON when the model follows the schema)
+    arguments: Any = field(default=None, compare=False)  # parsed JSON, or None if unparseable
+    channel: str = "commentary"
+
+    @property
+    def name(self) -> str:
+        """The function name without the "functions." namespace."""
+        return self.recipient.removeprefix("functions.")
+
+
+@dataclass(frozen=True)
+class ReasoningCut:
+    """The session ended the analysis itself and opened the final channel, so an answer follows.
+
+    `tokens` is how many reasoning tokens the turn had sampled by then.
+    """
+
+    reason: CutReason
+    tokens: int
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    prompt_tokens: int  # the whole rendered prompt
+    reused_tokens: int  # of those, already in the KV cache
+    prefill_tokens: int  # of those, processed now (prompt_tokens - reused_tokens)
+    generated_tokens: int  # sampled tokens, stop token included
+    reasoning_tokens: int  # sampled tokens outside final-channel messages
+    answer_tokens: int  # sampled tokens inside final-channel messages
+    injected_tokens: int  # tokens the session wrote itself (ReasoningCut)
+    ttft_s: float  # turn started -> first token sampled
+    prefill_tokens_per_s: float
+    decode_tokens_per_s: float  # tokens after the first, per second
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    """The last event of every turn. With reason "length" or "cancel" the text so far is kept in
+    the session's messages. `answer` is this run's final-channel text; it is empty when the
+    model wrote none (cancelled or cut off first, or a tool call)."""
+
+    reason: FinishReason
+    stats: TurnStats
+    answer: str = ""
+
+
+ChatEvent: TypeAlias = (
+    PrefillProgress | ChannelDelta | ToolCallRequested | ReasoningCut | TurnFinished
+)

@@ -1,0 +1,168 @@
+"""The MXFP4 MoE kernels, run by the CPU emulator, against a float64 numpy reference.
+
+Decode kernels run at gpt-oss's real widths (hidden 2880, intermediate 2880). The prefill GEMM at
+real widths is launched over a few of its output tiles only (every tile runs the same code over the
+whole K = 2880; emulating all 135 column tiles of 200 tokens takes minutes); the complete prefill
+path, combine included, runs at smaller widths. Tolerances (relative to the output's largest
+magnitude): float32 activations 2e-5 (measured about 2e-6), bfloat16 activations 2e-2.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from metal_kernels.emulator import metal_kernel, run_all_schedules
+from metal_kernels.mxfp4_moe import THREADS, TILE_ROWS, MoeKernels, group_by_expert, validate
+from tests.metal_kernels.moe_reference import (
+    Problem,
+    dequantize_words,
+    make_problem,
+    reference,
+    rel_error,
+)
+
+F32_TOL = 2e-5
+BF16_TOL = 2e-2
+
+
+@pytest.fixture(scope="module")
+def kernels() -> MoeKernels:
+    return MoeKernels(metal_kernel)
+
+
+def _decode(
+    kernels: MoeKernels, p: Problem, dtype: mx.Dtype = mx.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    x, idx, route = p.inputs(dtype)
+    w = p.weights(dtype)
+    N, K = idx.shape
+    I = w.gate_up_blocks.shape[1] // 2
+    (act,) = kernels.gemv_swiglu(
+        inputs=[x, w.gate_up_blocks, w.gate_up_scales, w.gate_up_bias, idx,
+                mx.array([p.limit], dtype=mx.float32)],
+        template=[("T", dtype)], grid=(I * 32, N * K, 1), threadgroup=(THREADS, 1, 1),
+        output_shapes=[(N, K, I)], output_dtypes=[dtype],
+    )  # fmt: skip
+    y = kernels.decode(x, idx, route, w)
+    return np.array(act.astype(mx.float32)), np.array(y.astype(mx.float32))
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 7])
+def test_decode_kernels_at_real_widths(kernels: MoeKernels, tokens: int) -> None:
+    p = make_problem(np.random.default_rng(tokens), E=4, D=2880, I=2880, N=tokens)
+    act, y = _decode(kernels, p)
+    act_ref, y_ref = reference(p)
+    assert rel_error(act, act_ref) < F32_TOL
+    assert rel_error(y, y_ref) < F32_TOL
+
+
+@pytest.mark.parametrize("tokens", [64, 200])
+def test_prefill_gemm_at_real_widths_on_sampled_tiles(kernels: MoeKernels, tokens: int) -> None:
+    p = make_problem(np.random.default_rng(tokens), E=4, D=2880, I=2880, N=tokens)
+    x, idx, _ = p.inputs()
+    w = p.weights()
+    order, rows, tiles = group_by_expert(idx, 4)
+    limit = mx.array([p.limit], dtype=mx.float32)
+    act_ref, _ = reference(p)
+    pairs = np.array(order)  # sorted position -> flat (token, slot) index
+    # gate_up + SwiGLU: the first two 64-row column tiles over every row tile
+    (act,) = kernels.gemm(
+        inputs=[x, rows, tiles, w.gate_up_blocks, w.gate_up_scales, w.gate_up_bias, limit],
+        template=[("T", mx.float32), ("GATHER", True), ("SWIGLU", True)],
+        grid=(2 * THREADS, tiles.shape[0], 1), threadgroup=(THREADS, 1, 1),
+        output_shapes=[(tokens * 4, 2880)], output_dtypes=[mx.float32],
+    )  # fmt: skip
+    got = np.array(act)[:, :64]
+    want = act_ref.reshape(tokens * 4, -1)[pairs][:, :64]
+    assert rel_error(got, want) < F32_TOL
+    # down projection (bias included, before the routing weights): two column tiles
+    act_sorted = mx.array(act_ref.reshape(tokens * 4, -1)[pairs].astype(np.float32))
+    (out,) = kernels.gemm(
+        inputs=[act_sorted, rows, tiles, w.down_blocks, w.down_scales, w.down_bias, limit],
+        template=[("T", mx.float32), ("GATHER", False), ("SWIGLU", False)],
+        grid=(2 * THREADS, tiles.shape[0], 1), threadgroup=(THREADS, 1, 1),
+        output_shapes=[(tokens * 4, 2880)], output_dtypes=[mx.float32],
+    )  # fmt: skip
+    W2 = dequantize_words(p.down[0], p.down[1])[:, : 2 * TILE_ROWS]
+    e_sorted = p.idx.reshape(-1)[pairs]
+    a64 = np.array(act_sorted, dtype=np.float64)
+    want_out = np.einsum("pdi,pi->pd", W2[e_sorted], a64) + p.down[2][e_sorted, : 2 * TILE_ROWS]
+    assert rel_error(np.array(out)[:, : 2 * TILE_ROWS], want_out) < F32_TOL
+
+
+@pytest.mark.parametrize("tokens", [64, 200])
+def test_prefill_path_with_combine(kernels: MoeKernels, tokens: int) -> None:
+    p = make_problem(np.random.default_rng(10 + tokens), E=8, D=256, I=192, N=tokens)
+    y = np.array(kernels.prefill(*p.inputs(), p.weights()))
+    assert rel_error(y, reference(p)[1]) < F32_TOL
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["all-to-one-expert", "unused-experts", "partial-column-tile", "scale-extremes", "past-clamp"],
+)
+@pytest.mark.parametrize("tokens", [3, 40])
+def test_edge_cases(kernels: MoeKernels, case: str, tokens: int) -> None:
+    rng = np.random.default_rng(len(case) + tokens)
+    kw: dict = dict(E=8, D=128, I=64, N=tokens)
+    if case == "all-to-one-expert":
+        kw["idx"] = np.tile(np.array([[5, 5, 5, 5]]), (tokens, 1))
+    elif case == "unused-experts":
+        kw["idx"] = np.stack([rng.choice([1, 6], 2, replace=False) for _ in range(tokens)])
+        kw["k"] = 2
+    elif case == "partial-column-tile":
+        kw.update(D=96, I=96)  # 96 and 192 rows: tiles of 64 rows end part-way
+    elif case == "scale-extremes":
+        kw["scale_range"] = (0, 2)  # zero and tiny scales; huge ones below
+    elif case == "past-clamp":
+        kw["x_scale"] = 40.0  # gate and linear pre-activations far beyond +-7
+    p = make_problem(rng, **kw)
+    if case == "scale-extremes":
+        gs = p.gate_up[1]
+        gs[:, ::3] = 252  # 2^125 times values up to 6: huge but finite in float32
+        p.x[:] = np.float32(1e-37)  # keep products finite
+    y = np.array(kernels(*p.inputs(), p.weights()))
+    y_ref = reference(p)[1]
+    assert np.isfinite(y).all()
+    if case == "scale-extremes":
+        assert np.allclose(y, y_ref, rtol=1e-4, atol=1e-30)
+    else:
+        assert rel_error(y, y_ref) < F32_TOL
+
+
+def test_past_the_clamp_the_activation_saturates(kernels: MoeKernels) -> None:
+    p = make_problem(np.random.default_rng(3), E=4, D=64, I=64, N=2, x_scale=1000.0)
+    act, _ = _decode(kernels, p)
+    assert np.abs(act).max() <= 7.0 * 8.0 + 1e-3  # gate <= 7, linear + 1 <= 8
+
+
+@pytest.mark.parametrize("tokens", [2, 40])
+def test_bfloat16_activations(kernels: MoeKernels, tokens: int) -> None:
+    p = make_problem(np.random.default_rng(tokens), E=8, D=128, I=64, N=tokens)
+    x_bf16 = np.array(mx.array(p.x).astype(mx.bfloat16).astype(mx.float32))
+    y = np.array(kernels(*p.inputs(mx.bfloat16), p.weights(mx.bfloat16)).astype(mx.float32))
+    assert rel_error(y, reference(p, x_bf16)[1]) < BF16_TOL
+
+
+def test_every_schedule_gives_the_same_answer() -> None:
+    """Missing barriers show up as differences between thread orders (or as poisoned reads)."""
+    kernels = MoeKernels(metal_kernel)
+    p = make_problem(np.random.default_rng(0), E=4, D=64, I=64, N=40)
+    results = run_all_schedules(lambda: [np.array(kernels(*p.inputs(), p.weights()))])
+    y_ref = reference(p)[1]
+    for name, (y,) in results.items():
+        assert rel_error(y, y_ref) < F32_TOL, name
+
+
+def test_bad_arguments_are_refused_before_launch(kernels: MoeKernels) -> None:
+    p = make_problem(np.random.default_rng(0), E=4, D=64, I=64, N=2)
+    x, idx, _ = p.inputs()
+    w = p.weights()
+    with pytest.raises(ValueError, match="uint32"):
+        validate(x, idx.astype(mx.int32), w)
+    with pytest.raises(ValueError, match="float32, bfloat16 or float16"):
+        validate(x.astype(mx.int32), idx, w)
+    with pytest.raises(ValueError, match="do not fit"):
+        validate(x[:, :32], idx, w)
