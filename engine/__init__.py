@@ -17,13 +17,34 @@ from engine.chat import (
     TurnStats,
 )
 from engine.config import ModelArgs
+from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
+from engine.documents import (
+    ExtractedDocument,
+    FitReport,
+    attachment_block,
+    check_fits,
+    compose_user_message,
+    extract,
+)
+from engine.download import (
+    DiskCheck,
+    DownloadCancelled,
+    DownloadPlan,
+    DownloadProgress,
+    RetryPolicy,
+    check_disk,
+    download,
+    plan_download,
+)
 from engine.errors import (
     CacheTrimError,
     ContextOverflowError,
+    DownloadError,
     EngineError,
     KernelUnavailableError,
     ModelLoadError,
     TokenizerError,
+    UnsupportedDocumentError,
 )
 from engine.generate import Finished, GenerationStats, Token
 from engine.harmony import (
@@ -39,10 +60,12 @@ from engine.harmony import (
     ToolDescription,
 )
 from engine.inference import LoadedModel, load_model
+from engine.memory import MachineBudget, MemoryPlan, Verdict, machine_budget, plan_memory, recommend
 from engine.sampling import GREEDY, SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
 
 __all__ = [
+    "DOCUMENT_SUFFIXES",
     "GREEDY",
     "Author",
     "CacheTrimError",
@@ -53,12 +76,21 @@ __all__ = [
     "ContextOverflowError",
     "Conversation",
     "DeveloperContent",
+    "DiskCheck",
+    "DownloadCancelled",
+    "DownloadError",
+    "DownloadPlan",
+    "DownloadProgress",
     "EngineError",
+    "ExtractedDocument",
     "Finished",
+    "FitReport",
     "GenerationStats",
     "HarmonyTokenizer",
     "KernelUnavailableError",
     "LoadedModel",
+    "MachineBudget",
+    "MemoryPlan",
     "Message",
     "ModelArgs",
     "ModelLoadError",
@@ -66,6 +98,7 @@ __all__ = [
     "ReasoningBudget",
     "ReasoningCut",
     "ReasoningEffort",
+    "RetryPolicy",
     "Role",
     "SamplingSettings",
     "SystemContent",
@@ -77,5 +110,17 @@ __all__ = [
     "TurnEvents",
     "TurnFinished",
     "TurnStats",
+    "UnsupportedDocumentError",
+    "Verdict",
+    "attachment_block",
+    "check_disk",
+    "check_fits",
+    "compose_user_message",
+    "download",
+    "extract",
     "load_model",
+    "machine_budget",
+    "plan_download",
+    "plan_memory",
+    "recommend",
 ]

@@ -45,6 +45,7 @@ class LoadedModel:
         self.path = path
         self.dtype = dtype
         self.expert_backend = backend
+        self.expert_backend_reason = ""
         self.profile = profile
         self.load_seconds = load_s
 
@@ -157,4 +158,6 @@ def load_model(
     if skip:
         model.model.embed_tokens = MappedEmbedding(infos[EMBEDDING], _DTYPES[dtype])  # type: ignore[assignment]
     elapsed = time.perf_counter() - t0
-    return LoadedModel(model, model_dir, dtype, choice.name, prof, elapsed)
+    loaded = LoadedModel(model, model_dir, dtype, choice.name, prof, elapsed)
+    loaded.expert_backend_reason = choice.reason  # for the app's diagnostics
+    return loaded
