@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx.utils import tree_unflatten
 
 from engine.config import ModelArgs
@@ -181,22 +182,46 @@ def scan_checkpoint(model_dir: Path, args: ModelArgs) -> dict[str, TensorInfo]:
     return found
 
 
-def to_model_layout(
-    name: str, value: mx.array, dtype: mx.Dtype, quantize: tuple[int, int] | None = None
-) -> list[tuple[str, mx.array]]:
+def to_model_layout(name: str, value: mx.array, dtype: mx.Dtype) -> list[tuple[str, mx.array]]:
     """The one transform loading needs: MXFP4 bytes as MLX's uint32 words, the rest in `dtype`
-    (or affine-quantized to `quantize` = (bits, group) when the precision profile says so)."""
+    (tensors the precision profile quantizes go through quantize_streamed instead)."""
     if name.endswith("_blocks"):
         # (E, rows, K/32, 16) u8 -> (E, rows, K/8) u32: the same bytes, already MLX's nibble order.
         return [(name, value.view(mx.uint32).flatten(-2))]
     if name.endswith("_scales"):
         return [(name, value)]
-    if quantize is not None:
-        bits, group = quantize
-        w, scales, biases = mx.quantize(value.astype(dtype), group_size=group, bits=bits)
-        base = name.removesuffix(".weight")
-        return [(name, w), (base + ".scales", scales), (base + ".biases", biases)]
     return [(name, value.astype(dtype))]
+
+
+def _quantized_items(
+    name: str, w: mx.array, scales: mx.array, biases: mx.array
+) -> list[tuple[str, mx.array]]:
+    base = name.removesuffix(".weight")
+    return [(name, w), (base + ".scales", scales), (base + ".biases", biases)]
+
+
+def quantize_streamed(
+    info: TensorInfo, dtype: mx.Dtype, bits: int, group: int, chunk_bytes: int = 64 << 20
+) -> list[tuple[str, mx.array]]:
+    """Quantizes a (rows, cols) BF16 tensor straight from the file, a block of rows at a time.
+
+    The quantized arrays are allocated once and filled in place, so the full-precision tensor
+    (1.1 GiB for gpt-oss's unembedding) never exists in memory: only one block of it does.
+    """
+    rows, cols = info.shape
+    source = np.memmap(info.file, dtype="<u2", mode="r", offset=info.start, shape=(rows, cols))
+    w = mx.zeros((rows, cols * bits // 32), dtype=mx.uint32)
+    scales = mx.zeros((rows, cols // group), dtype=dtype)
+    biases = mx.zeros((rows, cols // group), dtype=dtype)
+    step = max(1, chunk_bytes // (2 * cols))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        block = mx.array(np.ascontiguousarray(source[r0:r1])).view(mx.bfloat16).astype(dtype)
+        qw, qs, qb = mx.quantize(block, group_size=group, bits=bits)
+        w[r0:r1], scales[r0:r1], biases[r0:r1] = qw, qs, qb
+        mx.eval(w, scales, biases)  # in place: each array is referenced only here
+    del source
+    return _quantized_items(info.name, w, scales, biases)
 
 
 def load_weights(
@@ -233,11 +258,13 @@ def load_weights(
         for name in names:
             groups.setdefault(_layer_key(name), []).append(name)
         for group in groups.values():
-            converted = [
-                item
-                for n in group
-                for item in to_model_layout(n, arrays[n], dtype, quantized.get(n))
-            ]
+            converted: list[tuple[str, mx.array]] = []
+            for n in group:
+                if n in quantized:
+                    bits, group_size = quantized[n]
+                    converted += quantize_streamed(infos[n], dtype, bits, group_size)
+                else:
+                    converted += to_model_layout(n, arrays[n], dtype)
             model.update(tree_unflatten(converted))
             try:
                 mx.eval([v for _, v in converted])

@@ -84,3 +84,26 @@ def test_reserved_cache_equals_a_growing_one(path: Path) -> None:
 def test_kv_quantization_needs_a_head_dim_it_can_group(make_checkpoint: CheckpointFactory) -> None:
     with pytest.raises(ModelLoadError, match="head_dim 16"):
         load_model(make_checkpoint(), profile="16gb")
+
+
+def test_quantizing_from_the_file_never_holds_the_full_precision_tensor(tmp_path: Path) -> None:
+    from engine.testing.synthetic import TensorSpec, tensor_chunks, write_safetensors
+    from engine.weights import quantize_streamed, read_header
+
+    spec = TensorSpec("lm_head.weight", (8192, 1024), "BF16")  # 16 MiB in bf16
+    file = tmp_path / "t.safetensors"
+    write_safetensors(file, [spec], lambda s: tensor_chunks(s, 0))
+    info = read_header(file)["lm_head.weight"]
+    mx.clear_cache()
+    mx.reset_peak_memory()
+    before = mx.get_active_memory()
+    items = quantize_streamed(info, mx.bfloat16, bits=4, group=64, chunk_bytes=1 << 20)
+    held = sum(v.nbytes for _, v in items)
+    peak = mx.get_peak_memory() - before
+    assert held < spec.nbytes / 3  # 4-bit plus scales and biases
+    assert peak < held + 3 * (1 << 20)  # the quantized result plus about one 1 MiB block
+    raw = read_safetensors(file)["lm_head.weight"]
+    w, s, b = (v for _, v in items)
+    back = np.array(mx.dequantize(w, s, b, group_size=64, bits=4).astype(mx.float32))
+    exact = bf16_to_float32(raw)
+    assert np.abs(back - exact).max() < np.abs(exact).max() / 7  # 4-bit: within one step of 15
