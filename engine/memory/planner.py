@@ -188,3 +188,17 @@ def _fits_message(name: str, plan: MemoryPlan, budget: MachineBudget, longest: i
         f"Fits with the {PROFILES[name].title!r} profile: {plan.total / GiB:.1f} GiB of "
         f"{budget.usable / GiB:.1f} GiB at {plan.context:,} tokens; up to {longest:,} tokens fit."
     )
+
+
+def weight_bytes_per_token(
+    args: ModelArgs, profile: PrecisionProfile | str = "full", dtype: str = "bfloat16"
+) -> int:
+    """Weight bytes one decoded token reads: all dense layers, the router, top-k of E experts per
+    layer and the unembedding, plus one embedding row. A Mac's decode speed is at most its memory
+    bandwidth divided by this."""
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    parts = weight_components(args, prof, dtype)
+    active = parts["experts"] * args.num_experts_per_tok // args.num_local_experts
+    row = args.hidden_size * DTYPE_BYTES[dtype]
+    dense = parts["attention"] + parts["router"] + parts["norms"] + parts["unembedding"]
+    return dense + active + row
