@@ -108,8 +108,12 @@ class TransformerBlock(nn.Module):
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.mlp = MLPBlock(args, backend)
 
-    def __call__(self, x: mx.array, mask: Mask, cache: LayerCache | None) -> mx.array:
+    def __call__(
+        self, x: mx.array, mask: Mask, cache: LayerCache | None, last_only: bool = False
+    ) -> mx.array:
         x = x + self.self_attn(self.input_layernorm(x), mask, cache)
+        if last_only:  # every position's keys and values are cached; only the last goes on
+            x = x[:, -1:, :]
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -140,11 +144,10 @@ class Model(nn.Module):
         h = self.model.embed_tokens(inputs).astype(self.dtype)
         L = h.shape[1]
         masks = self._masks(L, cache)
+        last = len(self.model.layers) - 1
         for i, layer in enumerate(self.model.layers):
-            layer_type = self.args.layer_types[i]
-            h = layer(h, masks[layer_type], cache[i] if cache is not None else None)
-        if last_only:
-            h = h[:, -1:, :]
+            layer_cache = cache[i] if cache is not None else None
+            h = layer(h, masks[self.args.layer_types[i]], layer_cache, last_only and i == last)
         return self.lm_head(self.model.norm(h))
 
     def _masks(self, L: int, cache: Sequence[LayerCache] | None) -> dict[str, Mask]:

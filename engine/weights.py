@@ -264,7 +264,8 @@ def load_weights(
                     bits, group_size = quantized[n]
                     converted += quantize_streamed(infos[n], dtype, bits, group_size)
                 else:
-                    converted += to_model_layout(n, arrays[n], dtype)
+                    # pop: a converted source must not stay alive beside its converted copy
+                    converted += to_model_layout(n, arrays.pop(n), dtype)
             model.update(tree_unflatten(converted))
             try:
                 mx.eval([v for _, v in converted])
