@@ -11,6 +11,9 @@ ORACLE := $(VENV)/.oracle
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# shellcheck lints the build scripts (tests/packaging); best effort where apt-get exists
+	-@command -v shellcheck >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 || true
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -49,3 +52,26 @@ test: lint pytest
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The app bundle, with PyInstaller from the `package` extra: on a Mac OSS Desk.app and a .dmg
+# (packaging/build_macos.sh), elsewhere the same spec's one-folder program in build/dist/.
+.PHONY: bundle bundle-test
+PACKAGING := $(VENV)/.packaging
+ifeq ($(shell uname -s),Darwin)
+BUILD_BUNDLE := packaging/build_macos.sh
+BUNDLED_PROGRAM := build/dist/OSS Desk.app/Contents/MacOS/OSS Desk
+else
+BUILD_BUNDLE := packaging/build_linux.sh
+BUNDLED_PROGRAM := build/dist/oss-desk/oss-desk
+endif
+
+$(PACKAGING): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package]'
+	touch $(PACKAGING)
+
+bundle: $(PACKAGING)
+	PYTHON=$(PY) bash $(BUILD_BUNDLE)
+
+# Builds the bundle, then runs the bundled program's --self-test offscreen, away from the source.
+bundle-test: bundle
+	$(PY) packaging/run_bundle_test.py "$(BUNDLED_PROGRAM)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from mlx.utils import tree_flatten
 from engine.testing.synthetic import tiny_config, write_checkpoint
 
 CheckpointFactory = Callable[..., Path]
+
+# Qt tests need no display: the offscreen platform, whoever runs pytest.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def param_bytes(module: nn.Module) -> int:
