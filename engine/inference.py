@@ -14,11 +14,12 @@ from engine.cache import LayerCache
 from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
 from engine.generate import DEFAULT_PREFILL_STEP, Decoder, Finished, Token, generate_tokens
+from engine.memory.conversion_cache import ConversionCache
 from engine.memory.profiles import PrecisionProfile, get_profile
 from engine.memory.residency import EMBEDDING, MappedEmbedding, quantized_weights
 from engine.model import Model
 from engine.sampling import Sampler, SamplingSettings, make_sampler
-from engine.weights import load_weights
+from engine.weights import checkpoint_files, load_weights
 
 _DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 
@@ -126,11 +127,14 @@ def load_model(
     expert_backend: str | None = None,
     profile: str = "full",
     on_progress: Callable[[int, int], None] | None = None,
+    keep_converted: bool = True,
 ) -> LoadedModel:
     """Loads a Hugging Face gpt-oss checkpoint folder (config.json + safetensors).
 
     `profile` is a precision profile of engine.memory (full, 16gb, compact): experts always stay
     MXFP4; the profile decides how attention, unembedding, embedding and KV cache are held.
+    Weights a profile converts are kept under the user's cache folder (`keep_converted`) and
+    reused by later loads of the same files (engine.memory.conversion_cache).
     """
     t0 = time.perf_counter()
     model_dir = Path(path).expanduser()
@@ -154,7 +158,13 @@ def load_model(
     skip = () if prof.embedding_in_mlx else (EMBEDDING,)
     if skip:
         model.model.pop("embed_tokens")  # its rows will come from the file: never allocate them
-    infos = load_weights(model, model_dir, args, _DTYPES[dtype], on_progress, quantized, skip)
+    store = None
+    if quantized and keep_converted:
+        files = checkpoint_files(model_dir)
+        store = ConversionCache(model_dir, files, prof, dtype)
+    infos = load_weights(
+        model, model_dir, args, _DTYPES[dtype], on_progress, quantized, skip, store
+    )
     if skip:
         model.model.embed_tokens = MappedEmbedding(infos[EMBEDDING], _DTYPES[dtype])  # type: ignore[assignment]
     elapsed = time.perf_counter() - t0

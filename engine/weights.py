@@ -12,6 +12,7 @@ import struct
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -45,6 +46,16 @@ INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 _DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "I8": 1, "U32": 4, "I32": 4, "I64": 8}
 _MAX_HEADER = 100 * 2**20
+
+
+class ConvertedStore(Protocol):
+    """Where tensors converted at load are kept between loads (engine.memory.conversion_cache)."""
+
+    def load(self, name: str) -> list[tuple[str, mx.array]] | None: ...
+
+    def store(self, name: str, items: list[tuple[str, mx.array]]) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,7 @@ def load_weights(
     on_progress: Callable[[int, int], None] | None = None,
     quantized: Mapping[str, tuple[int, int]] | None = None,
     skip: Collection[str] = (),
+    converted_store: ConvertedStore | None = None,
 ) -> dict[str, TensorInfo]:
     """Reads every tensor but those in `skip` into `model`, one file and one layer at a time.
 
@@ -261,8 +273,13 @@ def load_weights(
             converted: list[tuple[str, mx.array]] = []
             for n in group:
                 if n in quantized:
-                    bits, group_size = quantized[n]
-                    converted += quantize_streamed(infos[n], dtype, bits, group_size)
+                    items = converted_store.load(n) if converted_store else None
+                    if items is None:
+                        bits, group_size = quantized[n]
+                        items = quantize_streamed(infos[n], dtype, bits, group_size)
+                        if converted_store:
+                            converted_store.store(n, items)
+                    converted += items
                 else:
                     # pop: a converted source must not stay alive beside its converted copy
                     converted += to_model_layout(n, arrays.pop(n), dtype)
@@ -275,6 +292,8 @@ def load_weights(
             if on_progress is not None:
                 on_progress(done, total)
         del arrays, loaded
+    if converted_store:
+        converted_store.commit()
     return infos
 
 

@@ -28,6 +28,12 @@ def param_bytes(module: nn.Module) -> int:
     return sum(v.nbytes for _, v in flat)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _converted_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Weights that precision profiles convert are cached here, not in the user's cache."""
+    os.environ["OSS_DESK_CONVERTED_DIR"] = str(tmp_path_factory.mktemp("converted"))
+
+
 @pytest.fixture(scope="session")
 def make_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> CheckpointFactory:
     """Writes (once per distinct arguments) a synthetic checkpoint with tiny_config(**overrides)."""

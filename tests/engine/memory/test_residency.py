@@ -107,3 +107,30 @@ def test_quantizing_from_the_file_never_holds_the_full_precision_tensor(tmp_path
     back = np.array(mx.dequantize(w, s, b, group_size=64, bits=4).astype(mx.float32))
     exact = bf16_to_float32(raw)
     assert np.abs(back - exact).max() < np.abs(exact).max() / 7  # 4-bit: within one step of 15
+
+
+def test_converted_weights_are_kept_and_reused(
+    path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from engine.memory.conversion_cache import MANIFEST
+
+    monkeypatch.setenv("OSS_DESK_CONVERTED_DIR", str(tmp_path / "conv"))
+    ids = _ids(20)
+    with caplog.at_level(logging.INFO, logger="engine.memory.conversion_cache"):
+        first = load_model(path, profile="16gb").logits(ids)
+        manifests = list((tmp_path / "conv").rglob(MANIFEST))
+        assert len(manifests) == 1 and "converting and keeping" in caplog.text
+        caplog.clear()
+        second = load_model(path, profile="16gb").logits(ids)
+        assert "using converted weights" in caplog.text
+    np.testing.assert_array_equal(first, second)
+    # a damaged cache file is noticed and converted again, with the same result
+    victim = next(f for f in manifests[0].parent.glob("*.safetensors"))
+    victim.write_bytes(victim.read_bytes()[:-10])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="engine.memory.conversion_cache"):
+        third = load_model(path, profile="16gb").logits(ids)
+    assert "converting again" in caplog.text
+    np.testing.assert_array_equal(first, third)
