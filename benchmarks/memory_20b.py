@@ -6,10 +6,10 @@
 Builds (once, ~1 minute, 12.8 GiB under benchmarks/.cache) a random-weight checkpoint with the real
 20b shapes. Then, each in a fresh subprocess so peaks are their own, with bfloat16 activations (a
 Mac's; MLX on this CPU stands in for the unified memory): load, reserve an 8k-token KV cache,
-prefill a short prompt and generate 16 tokens. It reports load time (a second load too: lean profiles convert once, then read the cached
-conversion), MLX's peak memory while
-loading and over the whole run, the process's peak RSS, the planner's prediction beside each
-measurement, and the weight bytes read per decoded token. Last, per profile, the logit error and
+prefill a short prompt and generate 16 tokens. It reports load time (a second load too: lean
+profiles convert once, then read the cached conversion), MLX's peak memory while loading and over
+the whole run, the process's peak RSS, the planner's prediction beside each measurement, and the
+weight bytes read per decoded token. Last, per profile, the logit error and
 top-1 agreement against "full" over `--positions` positions (computed with float32 activations,
 which this CPU runs several times faster; the profiles' error comes from their weights).
 """
