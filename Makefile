@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` starts the program, `make test` runs every check.
+# The two commands of the README: `make run` starts the app, `make test` runs every check.
 # Both create the virtual environment on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ORACLE := $(VENV)/.oracle
 
-.PHONY: run test lint pytest venv clean
+.PHONY: run demo-cli test lint pytest venv clean
 
 venv: $(STAMP)
 
@@ -28,11 +28,16 @@ $(ORACLE): $(STAMP)
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(VENV)/wheels/gpt_oss-0.0.9-py3-none-any.whl
 	touch $(ORACLE)
 
-# Without MODEL, a tiny random-weight checkpoint shows the whole path working.
-DEMO := .cache/demo-model
-PROMPT_IDS ?= 1,2,3
+# `make run` starts the app; MODEL=DIR skips the first-run setup, ARGS go to the app
+# (e.g. ARGS="--data-dir /tmp/oss-desk --profile 16gb").
 MODEL ?=
 run: $(STAMP)
+	$(PY) -m app.main $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# The command-line generator. Without MODEL, a tiny random-weight checkpoint shows the whole path.
+DEMO := .cache/demo-model
+PROMPT_IDS ?= 1,2,3
+demo-cli: $(STAMP)
 ifeq ($(MODEL),)
 	test -f $(DEMO)/config.json || $(PY) -m engine.testing.synthetic $(DEMO) --preset tiny
 	$(PY) -m engine.cli.generate --model $(DEMO) $(if $(ARGS),$(ARGS),--prompt-ids $(PROMPT_IDS))
@@ -43,7 +48,7 @@ endif
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy engine metal_kernels tests benchmarks
+	$(VENV)/bin/mypy engine metal_kernels app tests benchmarks
 
 pytest: $(ORACLE)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)

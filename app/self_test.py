@@ -262,6 +262,7 @@ def check_download(run: Run) -> str:
     # allowed to use it (tests/test_architecture.py lists the exception)
     from engine.testing import fake_hub, synthetic
     from engine.testing import synthetic_tokenizer as tokenizer_files
+
     repo = synthetic.write_checkpoint(
         run.workdir / "hub-repo", synthetic.tiny_config(vocab_size=N_VOCAB)
     )

@@ -1,0 +1,360 @@
+"""What the user does with conversations, on the UI thread: open, new, rename, delete, search,
+send, stop, regenerate, edit & resend, and the reasoning effort.
+
+The UI thread's HistoryStore writes what the user does (messages, titles, effort) and creates
+each answer's row; the engine thread streams the answer into that row (app/engine_worker.py).
+A history failure is reported in the banner and leaves the chat usable: the composer keeps the
+text that could not be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app import messages
+from app.attachments import AttachmentList
+from app.chat_view import ChatView
+from app.composer import Composer
+from app.engine_client import EngineClient
+from app.engine_worker import Action, ModelInfo, TurnRequest
+from app.history import HistoryError, HistoryStore, StoredMessage
+from app.history_bridge import engine_history, new_attachment, reattach, user_prompt
+from app.message_widget import describe_attachment
+from app.messages import ErrorInfo
+from app.settings import SettingsStore
+from app.sidebar import Sidebar
+from app.turn_stream import TurnResult, TurnUpdate
+from engine import FitReport, Message, SamplingSettings, check_fits, compose_user_message
+
+log = logging.getLogger(__name__)
+
+
+def answer_room(context_tokens: int) -> int:
+    """Tokens kept free for reasoning and the answer when deciding whether documents fit."""
+    return min(8192, context_tokens // 4)
+
+
+class ChatController(QObject):
+    busy_changed = Signal(bool)
+    effort_changed = Signal(str)
+    conversation_changed = Signal(object)  # int | None
+    answer_updated = Signal(int)  # message id, after its widget took the update
+    turn_completed = Signal(object)  # TurnResult
+
+    def __init__(
+        self,
+        *,
+        store: HistoryStore,
+        engine: EngineClient,
+        settings: SettingsStore,
+        view: ChatView,
+        composer: Composer,
+        sidebar: Sidebar,
+        attachments: AttachmentList,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store, self.engine, self.settings = store, engine, settings
+        self.view, self.composer, self.sidebar, self.attachments = (
+            view,
+            composer,
+            sidebar,
+            attachments,
+        )
+        self.conversation_id: int | None = None
+        self.effort = settings.settings.reasoning_effort.value
+        self._turn: TurnRequest | None = None
+        self._context_used = 0
+        engine.turn_progressed.connect(self._progressed)
+        engine.turn_finished.connect(self._finished)
+        engine.history_failed.connect(self._history_failed)
+        engine.model_loaded.connect(self._model_loaded)
+        engine.load_failed.connect(self._load_failed)
+        engine.load_progressed.connect(self._load_progressed)
+        composer.send_requested.connect(self.send)
+        composer.stop_requested.connect(self.stop)
+        composer.effort_chosen.connect(self.set_effort)
+        composer.edit_last_requested.connect(self.edit_last)
+        composer.files_dropped.connect(attachments.add_paths)
+        view.edit_requested.connect(self.edit_last)
+        view.regenerate_requested.connect(self.regenerate)
+        sidebar.conversation_selected.connect(self.open_conversation)
+        sidebar.hit_selected.connect(lambda cid, _mid: self.open_conversation(cid))
+        sidebar.new_chat_requested.connect(self.new_chat)
+        sidebar.rename_requested.connect(self.rename)
+        sidebar.search_changed.connect(self.search)
+        attachments.changed.connect(self._check_attachments)
+        composer.set_effort(self.effort)
+        composer.set_status("Loading the model…")
+
+    @property
+    def busy(self) -> bool:
+        return self._turn is not None
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def refresh_sidebar(self) -> None:
+        try:
+            if self.sidebar.searching():
+                self.sidebar.show_hits(self.store.search(self.sidebar.search.text()))
+            else:
+                self.sidebar.set_conversations(self.store.list_conversations())
+        except HistoryError as e:
+            messages.error(str(e), details=e.details or None)
+
+    @Slot()
+    def new_chat(self) -> None:
+        self.composer.end_edit()
+        self._show(None, [])
+        self.set_effort(self.settings.settings.reasoning_effort.value, save=False)
+        self.composer.input.setFocus()
+
+    @Slot(int)
+    def open_conversation(self, conversation_id: int) -> None:
+        try:
+            summary, stored = self.store.get_conversation(conversation_id)
+        except (HistoryError, KeyError) as e:
+            messages.error(str(e))
+            self.refresh_sidebar()
+            return
+        self.composer.end_edit()
+        self._show(conversation_id, stored)
+        self.set_effort(summary.reasoning_effort, save=False)
+
+    def _show(self, conversation_id: int | None, stored: list[StoredMessage]) -> None:
+        self.conversation_id = conversation_id
+        self.view.show_messages(stored)
+        self._context_used = _context_used(stored)
+        if self._turn is not None and (widget := self.view.assistant(self._turn.message_id)):
+            widget.resume()
+        self.view.update_controls(busy=self.busy)
+        self.sidebar.mark_current(conversation_id)
+        self.conversation_changed.emit(conversation_id)
+
+    @Slot(int, str)
+    def rename(self, conversation_id: int, title: str) -> None:
+        try:
+            self.store.rename_conversation(conversation_id, title)
+        except HistoryError as e:
+            messages.error(str(e), details=e.details or None)
+        self.refresh_sidebar()
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        if self._turn is not None and self._turn.conversation_id == conversation_id:
+            self.engine.cancel()
+        try:
+            self.store.delete_conversation(conversation_id)
+        except HistoryError as e:
+            messages.error(str(e), details=e.details or None)
+            return
+        if conversation_id == self.conversation_id:
+            self.new_chat()
+        self.refresh_sidebar()
+
+    @Slot(str)
+    def search(self, _text: str) -> None:
+        self.refresh_sidebar()
+
+    @Slot(str)
+    def set_effort(self, effort: str, *, save: bool = True) -> None:
+        self.effort = effort
+        self.composer.set_effort(effort)
+        if save and self.conversation_id is not None:
+            try:
+                self.store.set_effort(self.conversation_id, effort)
+            except HistoryError as e:
+                messages.error(str(e), details=e.details or None)
+        self.effort_changed.emit(effort)
+
+    # -- turns ---------------------------------------------------------------------------
+
+    @Slot(str)
+    def send(self, text: str) -> None:
+        if self.busy or not self._ready_to_send():
+            return
+        docs = self.attachments.ready()
+        if not text.strip() and not docs:
+            return
+        if self.composer.editing:
+            self._send_edit(text)
+            return
+        report = self._fit_report()
+        if report is not None and not report.fits:
+            messages.error(report.message)
+            return
+        composed = compose_user_message(text, [a.doc for a in docs if a.doc is not None])
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.create_conversation(effort=self.effort)
+            history = engine_history(self.store.get_conversation(self.conversation_id)[1])
+            new = [new_attachment(a.doc, max(0, a.tokens or 0)) for a in docs if a.doc]
+            self.store.add_user_message(self.conversation_id, text, new)
+            message_id = self.store.begin_assistant_message(self.conversation_id, self.effort)
+        except HistoryError as e:
+            messages.error(str(e), details=e.details or None)
+            return
+        labels = [describe_attachment(a.name, a.pages, a.token_count) for a in new]
+        self.view.add_user(text, labels)
+        self.composer.clear()
+        self.attachments.clear()
+        self._start("send", composed, history, message_id)
+
+    @Slot()
+    def regenerate(self) -> None:
+        if self.busy or self.conversation_id is None or not self._ready_to_send():
+            return
+        try:
+            self.store.prepare_regenerate(self.conversation_id)
+            stored = self.store.get_conversation(self.conversation_id)[1]
+            message_id = self.store.begin_assistant_message(self.conversation_id, self.effort)
+        except (HistoryError, KeyError, ValueError) as e:
+            messages.error(str(e))
+            return
+        self.view.remove_after_last_user()
+        self._start("regenerate", "", engine_history(stored), message_id)
+
+    @Slot()
+    def edit_last(self) -> None:
+        if self.busy or self.conversation_id is None:
+            return
+        last = self.view.last_user()
+        if last is not None:
+            self.composer.begin_edit(last.text)
+
+    def _send_edit(self, text: str) -> None:
+        assert self.conversation_id is not None
+        extra = [
+            new_attachment(a.doc, max(0, a.tokens or 0)) for a in self.attachments.ready() if a.doc
+        ]
+        try:
+            before = self.store.get_conversation(self.conversation_id)[1]
+            last_user = max(i for i, m in enumerate(before) if m.role == "user")
+            old = list(before[last_user].attachments)
+            keep = [reattach(a) for a in old] + extra
+            self.store.edit_last_user_message(self.conversation_id, text, keep)
+            edited = self.store.get_conversation(self.conversation_id)[1][-1]
+            message_id = self.store.begin_assistant_message(self.conversation_id, self.effort)
+        except (HistoryError, KeyError, ValueError) as e:
+            messages.error(str(e))
+            return
+        self.view.remove_after_last_user(including_user=True)
+        self.view.add_user(
+            text, [describe_attachment(a.name, a.pages, a.token_count) for a in keep]
+        )
+        self.composer.clear()
+        self.attachments.clear()
+        history = engine_history(before[: last_user + 1])
+        self._start("edit", user_prompt(edited), history, message_id)
+
+    def _start(self, action: Action, text: str, history: list[Message], message_id: int) -> None:
+        assert self.conversation_id is not None
+        sampling = SamplingSettings(temperature=self.settings.settings.temperature)
+        request = TurnRequest(
+            turn_id=self.engine.next_turn_id(),
+            conversation_id=self.conversation_id,
+            message_id=message_id,
+            action=action,
+            text=text,
+            history=tuple(history),
+            effort=self.effort,
+            sampling=sampling,
+        )
+        widget = self.view.add_assistant(message_id, self.effort)
+        widget.begin(show_reasoning_live=True)
+        self._turn = request
+        self.engine.start_turn(request)
+        self.view.update_controls(busy=True)
+        self.busy_changed.emit(True)
+        self.refresh_sidebar()
+
+    @Slot()
+    def stop(self) -> None:
+        self.engine.cancel()
+
+    @Slot(object)
+    def _progressed(self, update: TurnUpdate) -> None:
+        widget = self.view.assistant(update.message_id)
+        if widget is not None:
+            widget.apply(update)
+            self.answer_updated.emit(update.message_id)
+
+    @Slot(object)
+    def _finished(self, result: TurnResult) -> None:
+        if self._turn is None or result.turn_id != self._turn.turn_id:
+            return
+        turn, self._turn = self._turn, None
+        widget = self.view.assistant(result.message_id)
+        if widget is not None:
+            collapse = self.settings.settings.collapse_reasoning_when_done
+            widget.finish(result, collapse_reasoning=collapse)
+            self.answer_updated.emit(result.message_id)
+        if result.error is not None:
+            messages.show_error(result.error)
+        if turn.conversation_id == self.conversation_id and result.stats:
+            self._context_used = _used_tokens(result.stats)
+        self.view.update_controls(busy=False)
+        self.busy_changed.emit(False)
+        self.refresh_sidebar()
+        self.turn_completed.emit(result)
+
+    # -- model and documents ---------------------------------------------------------------
+
+    def _ready_to_send(self) -> bool:
+        if self.engine.model is None:
+            messages.info("The model is not ready yet; your message stays in the field.")
+            return False
+        if self.attachments.pending():
+            messages.info("The attached documents are still being read.")
+            return False
+        return True
+
+    def _fit_report(self) -> FitReport | None:
+        model, docs = self.engine.model, self.attachments.ready()
+        if model is None or not docs:
+            return None
+        name = docs[0].path.name if len(docs) == 1 else f"The {len(docs)} documents"
+        budget = model.context_tokens - answer_room(model.context_tokens)
+        return check_fits(self.attachments.token_total(), self._context_used, budget, name=name)
+
+    @Slot()
+    def _check_attachments(self) -> None:
+        if self.attachments.pending():
+            return
+        report = self._fit_report()
+        if report is not None and not report.fits:
+            messages.warning(report.message)
+
+    @Slot(object)
+    def _history_failed(self, problem: ErrorInfo) -> None:
+        messages.show_error(problem)
+
+    @Slot(object)
+    def _model_loaded(self, info: ModelInfo) -> None:
+        self.composer.set_status(f"{info.name} · {info.context_tokens:,}-token context")
+        if not info.fits and info.fit_message:
+            messages.warning(info.fit_message)
+
+    @Slot(object)
+    def _load_failed(self, problem: ErrorInfo) -> None:
+        self.composer.set_status("No model loaded")
+        messages.show_error(problem)
+
+    @Slot(int, int)
+    def _load_progressed(self, done: int, total: int) -> None:
+        self.composer.set_status(f"Loading the model… {100 * done // max(total, 1)}%")
+
+
+def _used_tokens(stats: dict[str, object]) -> int:
+    prompt, generated = stats.get("prompt_tokens"), stats.get("generated_tokens")
+    return (prompt if isinstance(prompt, int) else 0) + (
+        generated if isinstance(generated, int) else 0
+    )
+
+
+def _context_used(stored: list[StoredMessage]) -> int:
+    for message in reversed(stored):
+        if message.role == "assistant" and message.stats:
+            return _used_tokens(message.stats)
+    return 0

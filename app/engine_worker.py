@@ -1,0 +1,331 @@
+"""The engine thread (convention 9): one EngineWorker on one QThread owns the model, the
+tokenizer, the chat session and so every MLX array; the UI reaches it only by queued signals.
+
+Persistence choice: the worker writes the streaming answer to its own HistoryStore (same file,
+own connection, recover_interrupted=False). It gathers deltas for FLUSH_INTERVAL_S, commits them,
+and only then emits them to the window. So whatever the window shows is already in the WAL, and
+killing the app (even SIGKILL) mid-answer loses nothing on screen; the UI thread does no disk
+I/O per token; and the window receives one update per interval however fast the model is.
+Stop is the request's threading.Event, set by the UI thread and checked by the engine between
+tokens. Errors come back as ErrorInfo values; every turn ends with exactly one turn_finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from app.history import HistoryError, HistoryStore
+from app.history_bridge import stats_record
+from app.messages import ErrorInfo
+from app.turn_stream import AnswerStream, TurnResult
+from engine import (
+    ChatEvent,
+    ChatSession,
+    EngineError,
+    HarmonyTokenizer,
+    Message,
+    ModelArgs,
+    ModelLoadError,
+    ReasoningEffort,
+    SamplingSettings,
+    ToolCallRequested,
+    load_model,
+    machine_budget,
+    recommend,
+)
+
+log = logging.getLogger(__name__)
+
+# The app defines no tools; if the model calls one anyway it is told so, a few times per turn.
+NO_TOOLS_RESULT = '{"error": "no tools are available in this chat"}'
+MAX_TOOL_REPLIES = 3
+
+Action = Literal["send", "regenerate", "edit"]
+
+
+class TurnSession(Protocol):
+    """What the worker needs of a chat session (engine.ChatSession; fakes in tests)."""
+
+    @property
+    def messages(self) -> tuple[Message, ...]: ...
+    @property
+    def pending_tool_call(self) -> ToolCallRequested | None: ...
+    def set_effort(self, effort: ReasoningEffort | str) -> None: ...
+    def set_sampling(self, settings: SamplingSettings) -> None: ...
+    def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ChatEvent]: ...
+    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[ChatEvent]: ...
+    def edit_last_user_message(
+        self, text: str, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]: ...
+    def submit_tool_result(
+        self, call: ToolCallRequested, result_text: str, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    context_tokens: int  # what the memory plan allows, at most the model's own context
+    profile: str
+    dtype: str = ""
+    expert_backend: str = ""
+    expert_backend_reason: str = ""
+    load_seconds: float = 0.0
+    fit_message: str = ""
+    fits: bool = True  # False when the memory plan says even the smallest profile is tight
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name or self.path
+
+    def diagnostics(self) -> dict[str, str]:
+        """Rows for the About window."""
+        rows = {
+            "Model": self.path,
+            "Context": f"{self.context_tokens:,} tokens",
+            "Profile": self.profile,
+            "Expert backend": self.expert_backend
+            + (f" ({self.expert_backend_reason})" if self.expert_backend_reason else ""),
+            "Activations": self.dtype,
+            "Load time": f"{self.load_seconds:.1f} s",
+        }
+        if self.fit_message:
+            rows["Memory"] = self.fit_message
+        return {k: v for k, v in rows.items() if v}
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One answer to write. `history` is the conversation before the turn as the store has it
+    (for "regenerate" and "edit" it ends with the user message being answered or replaced);
+    the worker rebuilds its session from it when its own does not match."""
+
+    turn_id: int
+    conversation_id: int
+    message_id: int  # the assistant row in the store that the answer streams into
+    action: Action
+    text: str  # the composed user message, for "send" and "edit"
+    history: tuple[Message, ...]
+    effort: str
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+Loader = Callable[[str, str, Callable[[int, int], None]], tuple[Any, Any, ModelInfo]]
+SessionFactory = Callable[[Any, Any, Sequence[Message]], TurnSession]
+
+
+def load_engine(
+    path: str, profile: str, on_progress: Callable[[int, int], None]
+) -> tuple[Any, HarmonyTokenizer, ModelInfo]:
+    """The real loader: memory plan, weights and tokenizer. Raises EngineError subclasses."""
+    model_dir = Path(path).expanduser()
+    chosen, fit, planned, fits = profile, "", 0, True
+    if profile == "auto":
+        verdict = recommend(ModelArgs.from_model_dir(model_dir), machine_budget())
+        chosen, fit, planned = verdict.profile, verdict.message, verdict.max_context
+        fits = verdict.fits
+    model = load_model(model_dir, profile=chosen, on_progress=on_progress)
+    tokenizer = HarmonyTokenizer.from_model_dir(model_dir)
+    context = min(model.max_context, planned) if planned > 0 else model.max_context
+    info = ModelInfo(
+        path=str(model_dir),
+        context_tokens=context,
+        profile=chosen,
+        dtype=model.dtype,
+        expert_backend=model.expert_backend,
+        expert_backend_reason=model.expert_backend_reason,
+        load_seconds=model.load_seconds,
+        fit_message=fit,
+        fits=fits,
+    )
+    return model, tokenizer, info
+
+
+def chat_sessions(instructions: str | None) -> SessionFactory:
+    """The real session factory: a ChatSession continuing `history`, with our instructions."""
+
+    def make(model: Any, tokenizer: Any, history: Sequence[Message]) -> TurnSession:
+        return ChatSession.from_messages(model, tokenizer, history, instructions=instructions)
+
+    return make
+
+
+def _user_texts(messages: Sequence[Message]) -> list[str]:
+    return [m.text for m in messages if m.role == "user"]
+
+
+class EngineWorker(QObject):
+    load_progressed = Signal(int, int)  # done, total (weights)
+    model_loaded = Signal(object)  # ModelInfo
+    load_failed = Signal(object)  # ErrorInfo
+    turn_progressed = Signal(object)  # TurnUpdate, already saved
+    turn_finished = Signal(object)  # TurnResult, one per TurnRequest
+    tokens_counted = Signal(int, int)  # key, tokens (-1: no tokenizer)
+    history_failed = Signal(object)  # ErrorInfo: the answer is shown but could not be saved
+
+    def __init__(
+        self,
+        *,
+        history_path: Path | str | None,
+        loader: Loader = load_engine,
+        session_factory: SessionFactory | None = None,
+        instructions: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._history_path = history_path
+        self._loader = loader
+        self._factory = session_factory or chat_sessions(instructions)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._session: TurnSession | None = None
+        self._conversation_id: int | None = None
+        self._store: HistoryStore | None = None
+        self._waiting_counts: list[tuple[int, str]] = []
+        self._load_failed = False
+
+    # -- slots (run on the engine thread) ----------------------------------------------
+
+    @Slot(str, str)
+    def load(self, path: str, profile: str) -> None:
+        self._model = self._tokenizer = self._session = None
+        self._conversation_id = None
+        try:
+            self._model, self._tokenizer, info = self._loader(path, profile, self._progress)
+        except EngineError as e:
+            self._fail_load(ErrorInfo.from_exception(e, title="The model could not be loaded"))
+            return
+        except Exception as e:
+            log.exception("loading %s crashed", path)
+            self._fail_load(
+                ErrorInfo.from_exception(e, title="The model could not be loaded", bug=True)
+            )
+            return
+        self._load_failed = False
+        self.model_loaded.emit(info)
+        waiting, self._waiting_counts = self._waiting_counts, []
+        for key, text in waiting:
+            self.count_tokens(key, text)
+
+    @Slot(int, str)
+    def count_tokens(self, key: int, text: str) -> None:
+        if self._tokenizer is None:
+            if self._load_failed:
+                self.tokens_counted.emit(key, -1)
+            else:
+                self._waiting_counts.append((key, text))
+            return
+        try:
+            self.tokens_counted.emit(key, len(self._tokenizer.encode(text)))
+        except Exception:
+            log.exception("counting tokens failed")
+            self.tokens_counted.emit(key, -1)
+
+    @Slot(object)
+    def start_turn(self, request: TurnRequest) -> None:
+        stream = AnswerStream(
+            request, self._history(), self.turn_progressed.emit, self._warn_history
+        )
+        status, stats, problem = "error", {}, None
+        try:
+            session = self._session_for(request)
+            session.set_effort(request.effort)
+            session.set_sampling(request.sampling)
+            finished = stream.consume(self._begin(session, request))
+            for _ in range(MAX_TOOL_REPLIES):
+                call = session.pending_tool_call
+                if finished.reason != "tool_call" or call is None or request.cancel.is_set():
+                    break
+                stream.record_tool_result(call, NO_TOOLS_RESULT)
+                finished = stream.consume(
+                    session.submit_tool_result(call, NO_TOOLS_RESULT, request.cancel)
+                )
+            status = "cancelled" if finished.reason == "cancel" else "complete"
+            stats = stats_record(
+                finished.stats,
+                thinking_s=stream.thinking_s(),
+                cut=stream.cut,
+                reason=finished.reason,
+            )
+        except EngineError as e:
+            problem = ErrorInfo.from_exception(e, title="The answer could not be written")
+        except Exception as e:
+            log.exception("the engine failed during a turn")
+            problem = ErrorInfo.from_exception(e, bug=True)
+            self._session = None  # its state is unknown: rebuild it from history next time
+        try:
+            result = stream.finish(status, stats, problem)
+        except Exception as e:  # the slot's boundary: the window must hear that the turn ended
+            log.exception("finishing a turn failed")
+            bug = ErrorInfo.from_exception(e, bug=True)
+            result = TurnResult(request.turn_id, request.message_id, "error", stats, bug)
+        self.turn_finished.emit(result)
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Drop the model here, on the thread that made its arrays, then end the thread."""
+        self._session = self._model = self._tokenizer = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())  # so the UI thread may delete this object later
+        QThread.currentThread().quit()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _progress(self, done: int, total: int) -> None:
+        self.load_progressed.emit(done, total)
+
+    def _fail_load(self, problem: ErrorInfo) -> None:
+        self._load_failed = True
+        self.load_failed.emit(problem)
+        waiting, self._waiting_counts = self._waiting_counts, []
+        for key, _ in waiting:
+            self.tokens_counted.emit(key, -1)
+
+    def _history(self) -> HistoryStore | None:
+        if self._history_path is None:
+            return None
+        if self._store is None:
+            try:
+                self._store = HistoryStore(self._history_path, recover_interrupted=False)
+            except HistoryError as e:
+                self._warn_history(ErrorInfo.from_exception(e, title="History unavailable"))
+                return None
+        return self._store
+
+    def _warn_history(self, problem: ErrorInfo) -> None:
+        self.history_failed.emit(problem)
+
+    def _session_for(self, request: TurnRequest) -> TurnSession:
+        if self._model is None:
+            raise ModelLoadError(
+                "No model is loaded yet. Wait for it to load, or choose a model folder."
+            )
+        session = self._session
+        same = (
+            session is not None
+            and self._conversation_id == request.conversation_id
+            and _user_texts(session.messages) == _user_texts(request.history)
+        )
+        if not same or session is None:
+            session = self._factory(self._model, self._tokenizer, request.history)
+            self._session, self._conversation_id = session, request.conversation_id
+        return session
+
+    @staticmethod
+    def _begin(session: TurnSession, request: TurnRequest) -> Iterator[ChatEvent]:
+        if request.action == "regenerate":
+            return session.regenerate(request.cancel)
+        if request.action == "edit":
+            return session.edit_last_user_message(request.text, request.cancel)
+        return session.send(request.text, request.cancel)

@@ -1,0 +1,121 @@
+"""Stored history <-> engine messages, and the facts line of an answer. Qt-free.
+
+The store keeps what the user typed and each attachment's text apart; the model saw them
+composed into one user message, so restoring a conversation composes them the same way, and the
+engine's prompt matches the one the answer was written for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.history import NewAttachment, StoredAttachment, StoredMessage
+from engine import (
+    ExtractedDocument,
+    Message,
+    ReasoningCut,
+    TurnStats,
+    compose_user_message,
+)
+
+# engine.documents.Kind; a kind it does not know (from a newer export) reads as text.
+_KINDS: tuple[str, ...] = ("text", "markdown", "pdf", "docx", "html", "csv", "code")
+CUT_NOTES = {
+    "budget": "the reasoning budget cut the thinking short",
+    "loop": "the reasoning went in circles and was cut short",
+    "no_answer": "the model stopped without an answer and was asked for one",
+}
+EFFORT_NAMES = {"low": "Low", "medium": "Medium", "high": "High"}
+
+
+def document_of(attachment: StoredAttachment | NewAttachment) -> ExtractedDocument:
+    """A stored attachment as the document the model was given."""
+    kind = attachment.kind if attachment.kind in _KINDS else "text"
+    return ExtractedDocument(
+        name=attachment.name,
+        path=Path(attachment.name),
+        kind=kind,  # type: ignore[arg-type]
+        text=attachment.text,
+        pages=attachment.pages,
+        page_offsets=(),
+        sha256=attachment.sha256,
+        size_bytes=len(attachment.text.encode()),
+    )
+
+
+def new_attachment(doc: ExtractedDocument, token_count: int) -> NewAttachment:
+    return NewAttachment(doc.name, doc.kind, doc.text, token_count, doc.pages, doc.sha256)
+
+
+def reattach(attachment: StoredAttachment) -> NewAttachment:
+    """A saved attachment, to save again with an edited message."""
+    a = attachment
+    return NewAttachment(a.name, a.kind, a.text, a.token_count, a.pages, a.sha256)
+
+
+def user_prompt(message: StoredMessage) -> str:
+    """The user message the model saw: attachments first, then the typed text."""
+    return compose_user_message(message.content, [document_of(a) for a in message.attachments])
+
+
+def engine_history(messages: Sequence[StoredMessage]) -> list[Message]:
+    """Stored messages as the engine's conversation (reasoning as analysis, answers as final).
+
+    Tool calls are replayed with their results so the harmony conversation stays well formed;
+    an answer that never got text (stopped during the reasoning) keeps only its analysis.
+    """
+    history: list[Message] = []
+    for message in messages:
+        if message.role == "user":
+            history.append(Message.user(user_prompt(message)))
+        elif message.role == "assistant":
+            if message.reasoning:
+                history.append(Message.assistant(message.reasoning, channel="analysis"))
+            for call in message.tool_calls:
+                history.append(Message.tool_call(call.recipient, call.arguments))
+                if call.result is not None:
+                    history.append(Message.tool_result(call.recipient, call.result))
+            if message.content:
+                history.append(Message.assistant(message.content))
+    return history
+
+
+def stats_record(
+    stats: TurnStats, *, thinking_s: float, cut: ReasoningCut | None, reason: str
+) -> dict[str, Any]:
+    """What the store keeps about a turn (keys documented in app.history.records)."""
+    return {
+        "ttft_s": round(stats.ttft_s, 3),
+        "thinking_s": round(thinking_s, 3),
+        "reasoning_tokens": stats.reasoning_tokens,
+        "answer_tokens": stats.answer_tokens,
+        "decode_tps": round(stats.decode_tokens_per_s, 2),
+        "prefill_tps": round(stats.prefill_tokens_per_s, 2),
+        "prompt_tokens": stats.prompt_tokens,
+        "reused_tokens": stats.reused_tokens,
+        "generated_tokens": stats.generated_tokens,
+        "elapsed_s": round(stats.elapsed_s, 3),
+        "budget_cut": cut is not None,
+        "cut_reason": cut.reason if cut is not None else None,
+        "finish_reason": reason,
+    }
+
+
+def facts_text(effort: str | None, stats: Mapping[str, Any]) -> str:
+    """One line under an answer: effort, thinking time, tokens, speed, first-token latency."""
+    parts = [f"{EFFORT_NAMES.get(effort, effort)} effort"] if effort else []
+    if isinstance(stats.get("thinking_s"), int | float):
+        parts.append(f"thought for {stats['thinking_s']:.1f} s")
+    if isinstance(stats.get("reasoning_tokens"), int):
+        parts.append(f"{stats['reasoning_tokens']:,} reasoning tokens")
+    if isinstance(stats.get("answer_tokens"), int):
+        parts.append(f"{stats['answer_tokens']:,} answer tokens")
+    if isinstance(stats.get("decode_tps"), int | float):
+        parts.append(f"{stats['decode_tps']:.1f} tok/s")
+    if isinstance(stats.get("ttft_s"), int | float):
+        parts.append(f"first token {stats['ttft_s']:.2f} s")
+    if stats.get("budget_cut"):
+        parts.append(CUT_NOTES.get(str(stats.get("cut_reason")), CUT_NOTES["budget"]))
+    return " · ".join(parts)

@@ -1,0 +1,342 @@
+"""The main window: sidebar | conversation + composer, the menus, the banner, drops, export,
+the Settings and About windows, the appearance, and the window's saved state.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import messages
+from app.application import apply_theme, is_dark
+from app.attachments import AttachmentList, AttachmentTray
+from app.banner import BannerArea
+from app.chat_controller import ChatController
+from app.chat_view import ChatView
+from app.composer import Composer, local_files
+from app.engine_client import EngineClient
+from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
+from app.menus import SHORTCUTS_TEXT, build_menus
+from app.settings import Settings, SettingsStore
+from app.settings_dialog import SettingsDialog
+from app.sidebar import Sidebar
+from engine import DOCUMENT_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["markdown", "json"]
+DEFAULT_SIZE = (1100, 760)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        *,
+        settings: SettingsStore,
+        store: HistoryStore,
+        engine: EngineClient,
+        profile_override: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("OSS Desk")
+        self.setAcceptDrops(True)
+        self.settings, self.store, self.engine = settings, store, engine
+        self._profile_override = profile_override
+        self._applied = settings.settings
+        self._model_path = ""
+        self.attachments = AttachmentList(engine, self)
+        self.sidebar = Sidebar()
+        self.view = ChatView()
+        self.banners = BannerArea()
+        self.composer = Composer(AttachmentTray(self.attachments))
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 8)
+        column.addWidget(self.banners)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.composer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, DEFAULT_SIZE[0] - 260])
+        self.setCentralWidget(self.splitter)
+        self.controller = ChatController(
+            store=store,
+            engine=engine,
+            settings=settings,
+            view=self.view,
+            composer=self.composer,
+            sidebar=self.sidebar,
+            attachments=self.attachments,
+            parent=self,
+        )
+        self.menu_actions = build_menus(self)
+        self._connect_actions()
+        self.sidebar.delete_requested.connect(self.confirm_delete)
+        self.composer.attach_requested.connect(self.choose_attachments)
+        self.controller.busy_changed.connect(self._busy_changed)
+        self.controller.effort_changed.connect(self._effort_changed)
+        settings.changed.connect(self._settings_changed)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
+        messages.bridge().attach(self.banners.show_message)
+        self._settings_dialog: SettingsDialog | None = None
+        self._restore_state(settings.settings)
+        self._apply_view_settings(settings.settings)
+        self._scheme_changed()
+        self._busy_changed(False)
+        self._effort_changed(self.controller.effort)
+        self.controller.refresh_sidebar()
+
+    # -- model ---------------------------------------------------------------------------
+
+    def load_model(self, path: str) -> None:
+        self._model_path = path
+        profile = self._profile_override or self.settings.settings.profile.value
+        self.composer.set_status("Loading the model…")
+        self.engine.cancel()
+        self.engine.load(path, profile)
+
+    @Slot()
+    def choose_model(self) -> None:
+        """The first-run setup (download or pick a folder); a plain folder picker without it."""
+        try:
+            from app.model_setup import ModelSetupDialog
+        except ImportError:
+            folder = QFileDialog.getExistingDirectory(self, "Choose the gpt-oss model folder")
+            if folder:
+                self.settings.update(model_dir=folder)
+            return
+        dialog = ModelSetupDialog(self)
+        dialog.model_chosen.connect(lambda folder: self.settings.update(model_dir=folder))
+        dialog.open()
+
+    # -- files ---------------------------------------------------------------------------
+
+    @Slot(list)
+    def open_files(self, paths: list[str]) -> None:
+        """Documents from a drop, the Dock icon, Open With or a second launch."""
+        self.attachments.add_paths(paths)
+        self.bring_to_front()
+
+    @Slot()
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    @Slot()
+    def choose_attachments(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(DOCUMENT_SUFFIXES))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Attach Documents", "", f"Documents ({patterns});;All files (*)"
+        )
+        if paths:
+            self.attachments.add_paths(paths)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.attachments.add_paths(files)
+
+    # -- conversations -------------------------------------------------------------------
+
+    @Slot(int)
+    def confirm_delete(self, conversation_id: int) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText("Delete this chat?")
+        box.setInformativeText("Its messages and attachments are removed from this Mac.")
+        box.setStandardButtons(QMessageBox.StandardButton.Cancel)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def finished(_result: int) -> None:
+            if box.clickedButton() is delete:
+                self.controller.delete_conversation(conversation_id)
+
+        box.finished.connect(finished)
+        box.open()  # sheet-like and non-blocking
+
+    def export_conversation(self, path: Path, fmt: ExportFormat) -> bool:
+        if self.controller.conversation_id is None:
+            messages.info("There is no chat to export yet.")
+            return False
+        include = self.settings.settings.include_reasoning_in_exports
+        try:
+            summary, stored = self.store.get_conversation(self.controller.conversation_id)
+            render = export_json if fmt == "json" else export_markdown
+            write_atomically(path, render(summary, stored, include_reasoning=include))
+        except (HistoryError, KeyError) as e:
+            messages.error(str(e), details=getattr(e, "details", None) or None)
+            return False
+        messages.info(f"Exported to {path}.")
+        return True
+
+    @Slot()
+    def choose_export(self) -> None:
+        if self.controller.conversation_id is None:
+            messages.info("There is no chat to export yet.")
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export Chat", "chat.md", "Markdown (*.md);;JSON, lossless (*.json)"
+        )
+        if path:
+            fmt: ExportFormat = (
+                "json" if "json" in chosen.lower() or path.endswith(".json") else "markdown"
+            )
+            self.export_conversation(Path(path), fmt)
+
+    # -- windows -------------------------------------------------------------------------
+
+    @Slot()
+    def show_settings(self) -> None:
+        if self._settings_dialog is None:
+            self._settings_dialog = SettingsDialog(self.settings, self)
+        self._settings_dialog.show()
+        self._settings_dialog.raise_()
+        self._settings_dialog.activateWindow()
+
+    @Slot()
+    def show_about(self) -> None:
+        from app.about_dialog import AboutDialog
+
+        model = self.engine.model
+        rows = model.diagnostics() if model else {"Model": "not loaded"}
+        rows["History"] = str(self.store.path)
+        dialog = AboutDialog(rows, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.update(
+            window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
+            window_state=bytes(self.saveState().toBase64().data()).decode(),
+            splitter_state=bytes(self.splitter.saveState().toBase64().data()).decode(),
+        )
+        messages.bridge().detach(self.banners.show_message)
+        super().closeEvent(event)
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def _connect_actions(self) -> None:
+        a = self.menu_actions
+        a.new_chat.triggered.connect(self.controller.new_chat)
+        a.attach.triggered.connect(self.choose_attachments)
+        a.choose_model.triggered.connect(self.choose_model)
+        a.export.triggered.connect(self.choose_export)
+        a.settings.triggered.connect(self.show_settings)
+        a.quit.triggered.connect(QApplication.closeAllWindows)
+        a.about.triggered.connect(self.show_about)
+        for name in ("undo", "redo", "cut", "copy", "paste"):
+            getattr(a, name).triggered.connect(lambda _=False, n=name: self._edit(n))
+        a.select_all.triggered.connect(lambda: self._edit("selectAll"))
+        a.search.triggered.connect(self._search)
+        a.show_reasoning.toggled.connect(lambda on: self.settings.update(show_reasoning=on))
+        a.show_sidebar.toggled.connect(lambda on: self.settings.update(show_sidebar=on))
+        a.stop.triggered.connect(self.controller.stop)
+        a.regenerate.triggered.connect(self.controller.regenerate)
+        a.edit_last.triggered.connect(self.controller.edit_last)
+        for value, action in a.effort.items():
+            action.triggered.connect(lambda _=False, v=value: self.controller.set_effort(v))
+        a.minimize.triggered.connect(self.showMinimized)
+        a.zoom.triggered.connect(
+            lambda: self.showNormal() if self.isMaximized() else self.showMaximized()
+        )
+        a.shortcuts_help.triggered.connect(lambda: messages.info(SHORTCUTS_TEXT))
+
+    def _edit(self, command: str) -> None:
+        widget = QApplication.focusWidget()
+        if isinstance(widget, QLabel):
+            if command == "copy" and widget.hasSelectedText():
+                QGuiApplication.clipboard().setText(widget.selectedText())
+            return
+        method = getattr(widget, command, None)
+        if callable(method):
+            method()
+
+    def _search(self) -> None:
+        self.settings.update(show_sidebar=True)
+        self.sidebar.focus_search()
+
+    @Slot(bool)
+    def _busy_changed(self, busy: bool) -> None:
+        self.composer.set_busy(busy)
+        self.menu_actions.stop.setEnabled(busy)
+        self.menu_actions.regenerate.setEnabled(not busy)
+        self.menu_actions.edit_last.setEnabled(not busy)
+
+    @Slot(str)
+    def _effort_changed(self, effort: str) -> None:
+        self.menu_actions.effort[effort].setChecked(True)
+
+    @Slot(object)
+    def _settings_changed(self, new: Settings) -> None:
+        old, self._applied = self._applied, new
+        self._apply_view_settings(new)
+        if new.theme != old.theme:
+            self._scheme_changed()
+        if new.model_dir != old.model_dir and new.model_dir:
+            self.load_model(new.model_dir)
+        elif new.profile != old.profile and self._model_path and not self._profile_override:
+            self.load_model(self._model_path)
+
+    def _apply_view_settings(self, settings: Settings) -> None:
+        self.view.set_reasoning_visible(settings.show_reasoning)
+        self.sidebar.setVisible(settings.show_sidebar)
+        for action, on in (
+            (self.menu_actions.show_reasoning, settings.show_reasoning),
+            (self.menu_actions.show_sidebar, settings.show_sidebar),
+        ):
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+
+    @Slot()
+    def _scheme_changed(self) -> None:
+        app = QApplication.instance()
+        theme = self.settings.settings.theme
+        dark = apply_theme(app, theme) if isinstance(app, QApplication) else is_dark(theme)
+        self.view.set_dark(dark)
+
+    def _restore_state(self, settings: Settings) -> None:
+        if not (
+            settings.window_geometry
+            and self.restoreGeometry(QByteArray.fromBase64(settings.window_geometry.encode()))
+        ):
+            self.resize(*DEFAULT_SIZE)
+        if settings.window_state:
+            self.restoreState(QByteArray.fromBase64(settings.window_state.encode()))
+        if settings.splitter_state:
+            self.splitter.restoreState(QByteArray.fromBase64(settings.splitter_state.encode()))

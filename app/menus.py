@@ -1,0 +1,157 @@
+"""The menu bar a Mac user expects: app menu (About, Settings ⌘,, Quit), File, Edit, View, Chat,
+Window, Help.
+
+Qt writes ⌘ as "Ctrl" and ⌃ as "Meta" in shortcuts. Qt moves About, Settings and Quit into the
+application menu by their MenuRole; every other action gets NoRole, because the default
+text heuristic would move any item whose title merely starts with "About" or "Settings".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from app import resources
+
+EFFORT_SHORTCUTS = {"low": "Ctrl+Alt+1", "medium": "Ctrl+Alt+2", "high": "Ctrl+Alt+3"}
+
+
+@dataclass
+class Actions:
+    new_chat: QAction
+    attach: QAction
+    choose_model: QAction
+    export: QAction
+    settings: QAction
+    quit: QAction
+    about: QAction
+    undo: QAction
+    redo: QAction
+    cut: QAction
+    copy: QAction
+    paste: QAction
+    select_all: QAction
+    search: QAction
+    show_reasoning: QAction
+    show_sidebar: QAction
+    stop: QAction
+    regenerate: QAction
+    edit_last: QAction
+    effort: dict[str, QAction]
+    effort_group: QActionGroup
+    minimize: QAction
+    zoom: QAction
+    shortcuts_help: QAction
+
+
+def _action(
+    menu: QMenu,
+    text: str,
+    shortcut: QKeySequence | QKeySequence.StandardKey | str | list[str] | None = None,
+    *,
+    role: QAction.MenuRole = QAction.MenuRole.NoRole,
+    icon: str | None = None,
+    checkable: bool = False,
+) -> QAction:
+    action = QAction(text, menu)
+    action.setMenuRole(role)
+    if isinstance(shortcut, list):
+        action.setShortcuts([QKeySequence(s) for s in shortcut])
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    if icon:
+        action.setIcon(resources.icon(icon))
+        action.setIconVisibleInMenu(False)  # Mac menus carry no icons
+    action.setCheckable(checkable)
+    menu.addAction(action)
+    return action
+
+
+def build_menus(window: QMainWindow) -> Actions:
+    bar = window.menuBar()
+    key = QKeySequence.StandardKey
+
+    file = bar.addMenu("&File")
+    new_chat = _action(file, "New Chat", key.New, icon="new-chat")
+    attach = _action(file, "Attach Documents…", key.Open, icon="attach")
+    choose_model = _action(file, "Choose Model…")
+    file.addSeparator()
+    export = _action(file, "Export Chat…", "Ctrl+Shift+E")
+    file.addSeparator()
+    settings = _action(file, "Settings…", "Ctrl+,", role=QAction.MenuRole.PreferencesRole)
+    quit_ = _action(file, "Quit OSS Desk", key.Quit, role=QAction.MenuRole.QuitRole)
+
+    edit = bar.addMenu("&Edit")
+    undo = _action(edit, "Undo", key.Undo)
+    redo = _action(edit, "Redo", key.Redo)
+    edit.addSeparator()
+    cut = _action(edit, "Cut", key.Cut)
+    copy = _action(edit, "Copy", key.Copy)
+    paste = _action(edit, "Paste", key.Paste)
+    select_all = _action(edit, "Select All", key.SelectAll)
+    edit.addSeparator()
+    search = _action(edit, "Search Chats…", ["Ctrl+Shift+F", "Ctrl+F"])
+
+    view = bar.addMenu("&View")
+    show_reasoning = _action(view, "Show Reasoning", "Ctrl+Alt+R", checkable=True)
+    show_sidebar = _action(view, "Show Sidebar", "Meta+Ctrl+S", checkable=True)
+
+    chat = bar.addMenu("&Chat")
+    stop = _action(chat, "Stop", ["Ctrl+.", "Esc"], icon="stop")
+    regenerate = _action(chat, "Regenerate", "Ctrl+R")
+    edit_last = _action(chat, "Edit Last Message")
+    chat.addSeparator()
+    effort_menu = chat.addMenu("Reasoning Effort")
+    effort_group = QActionGroup(window)
+    effort_group.setExclusive(True)
+    effort = {}
+    for value, shortcut in EFFORT_SHORTCUTS.items():
+        action = _action(effort_menu, value.capitalize(), shortcut, checkable=True)
+        action.setData(value)
+        effort_group.addAction(action)
+        effort[value] = action
+
+    window_menu = bar.addMenu("&Window")
+    minimize = _action(window_menu, "Minimize", "Ctrl+M")
+    zoom = _action(window_menu, "Zoom")
+
+    help_menu = bar.addMenu("&Help")
+    shortcuts_help = _action(help_menu, "Keyboard Shortcuts", "Ctrl+?")
+    about = _action(help_menu, "About OSS Desk", role=QAction.MenuRole.AboutRole)
+
+    return Actions(
+        new_chat=new_chat,
+        attach=attach,
+        choose_model=choose_model,
+        export=export,
+        settings=settings,
+        quit=quit_,
+        about=about,
+        undo=undo,
+        redo=redo,
+        cut=cut,
+        copy=copy,
+        paste=paste,
+        select_all=select_all,
+        search=search,
+        show_reasoning=show_reasoning,
+        show_sidebar=show_sidebar,
+        stop=stop,
+        regenerate=regenerate,
+        edit_last=edit_last,
+        effort=effort,
+        effort_group=effort_group,
+        minimize=minimize,
+        zoom=zoom,
+        shortcuts_help=shortcuts_help,
+    )
+
+
+SHORTCUTS_TEXT = (
+    "Return sends, Shift+Return starts a new line · Ctrl+. or Esc stops · Ctrl+R regenerates · "
+    "Up in an empty field edits the last message · Ctrl+Alt+1/2/3 sets the reasoning effort · "
+    "Ctrl+N new chat · Ctrl+O attach · Ctrl+Shift+F search chats · Ctrl+Shift+E export · "
+    "Ctrl+, settings (on a Mac, Ctrl is ⌘)."
+)

@@ -1,0 +1,249 @@
+"""One widget per message: the user's words, or an answer with its reasoning and facts line.
+
+Answers render at most every RENDER_INTERVAL_MS: streamed text is queued and a single-shot timer
+renders it, immediately if the last render is old enough, otherwise when it is. The worker
+already sends about 25 updates a second; this keeps a busy UI thread from rendering each one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+
+from app import resources
+from app.history import StoredMessage
+from app.history_bridge import CUT_NOTES, facts_text
+from app.markdown_view import HeightCachingLayout, MarkdownView
+from app.thinking_pane import ThinkingPane
+from app.turn_stream import TurnResult, TurnUpdate
+
+RENDER_INTERVAL_MS = 33
+
+
+def describe_attachment(name: str, pages: int | None, tokens: int | None) -> str:
+    facts = [name]
+    if pages is not None:
+        facts.append(f"{pages} page{'s' if pages != 1 else ''}")
+    if tokens is not None and tokens >= 0:
+        facts.append(f"{tokens:,} tokens")
+    return " · ".join(facts)
+
+
+def _tool_button(text: str, accessible: str, icon: str | None = None) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setAccessibleName(accessible)
+    button.setToolTip(accessible)
+    button.setAutoRaise(True)
+    if icon:
+        button.setIcon(resources.icon(icon))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    return button
+
+
+def _unseen(delta: str, start: int, have: int) -> str:
+    """The part of `delta` (which starts at `start` of the whole text) beyond `have` chars."""
+    return delta[max(0, have - start) :]
+
+
+class UserMessageWidget(QFrame):
+    edit_requested = Signal()
+
+    def __init__(
+        self, text: str, attachments: Sequence[str] = (), parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setProperty("role", "user-message")
+        self.text = text
+        self.label = QLabel(text)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAccessibleName("Your message")
+        layout = HeightCachingLayout(self)
+        for description in attachments:
+            chip = QLabel("📎 " + description)
+            chip.setProperty("role", "secondary")
+            layout.addWidget(chip)
+        layout.addWidget(self.label)
+        self.edit_button = _tool_button("Edit", "Edit and resend this message")
+        self.edit_button.clicked.connect(self.edit_requested)
+        self.edit_button.hide()
+        layout.addWidget(self.edit_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.label.setVisible(bool(text))
+
+
+class AssistantMessageWidget(QFrame):
+    regenerate_requested = Signal()
+
+    def __init__(
+        self,
+        message_id: int,
+        effort: str | None,
+        *,
+        dark: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setProperty("role", "assistant-message")
+        self.message_id = message_id
+        self.effort = effort
+        self.streaming = False
+        self.thinking = ThinkingPane()
+        self.thinking.hide()
+        self.status_label = QLabel()
+        self.status_label.setProperty("role", "secondary")
+        self.status_label.hide()
+        self.answer = MarkdownView(dark=dark)
+        self.facts_label = QLabel()
+        self.facts_label.setProperty("role", "stats")
+        self.facts_label.setWordWrap(True)
+        self.facts_label.hide()
+        self.copy_button = _tool_button("Copy", "Copy answer", "copy")
+        self.copy_button.clicked.connect(self.copy_answer)
+        self.regenerate_button = _tool_button("Regenerate", "Regenerate this answer")
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        self.regenerate_button.hide()
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.regenerate_button)
+        buttons.addStretch(1)
+        layout = HeightCachingLayout(self)
+        layout.setSpacing(4)
+        for widget in (self.thinking, self.status_label, self.answer, self.facts_label):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+        self._queued = ""
+        self._analysis_len = 0  # analysis characters received, to skip what a restore showed
+        self._last_render = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.render_queued)
+        self._reasoning_visible = True
+
+    # -- streaming -----------------------------------------------------------------------
+
+    def begin(self, *, show_reasoning_live: bool = True) -> None:
+        self.streaming = True
+        self.thinking.set_expanded(show_reasoning_live)
+        self.set_status("Waiting for the model…")
+        self.copy_button.hide()
+
+    def resume(self) -> None:
+        """A restored answer that is still streaming in this window continues live."""
+        self.streaming = True
+        self.answer.resume()
+        self.set_status("")
+        self.copy_button.hide()
+
+    def apply(self, update: TurnUpdate) -> None:
+        if update.prefill is not None:
+            done, total = update.prefill
+            if done < total:
+                self.set_status(f"Reading the conversation… {100 * done // max(total, 1)}%")
+        analysis = _unseen(update.analysis, update.analysis_start, self._analysis_len)
+        answer = _unseen(
+            update.answer, update.answer_start, len(self.answer.markdown) + len(self._queued)
+        )
+        if analysis:
+            self._analysis_len += len(analysis)
+            self.thinking.append(analysis)
+            self._show_thinking()
+            if not self.answer.markdown and not self._queued:
+                self.set_status("Thinking…")
+        for call in update.tool_calls:
+            self.thinking.add_tool_call(call)
+            self._show_thinking()
+        if update.cut is not None:
+            self.thinking.set_status(CUT_NOTES[update.cut.reason])
+        if answer:
+            self.set_status("")
+            self._queued += answer
+            self._schedule()
+
+    def finish(self, result: TurnResult, *, collapse_reasoning: bool) -> None:
+        self.render_queued()
+        self.answer.finish()
+        self.streaming = False
+        self.set_status("")
+        if result.error is not None:
+            self.set_status(f"The answer stopped with an error: {result.error.text}")
+        elif result.status == "cancelled":
+            self.set_status(
+                "Stopped." if self.answer.markdown else "Stopped before the answer began."
+            )
+        self.set_facts(result.stats)
+        thought = result.stats.get("thinking_s")
+        if isinstance(thought, int | float) and not result.stats.get("budget_cut"):
+            self.thinking.set_status(f"thought for {thought:.1f} s")
+        if collapse_reasoning:
+            self.thinking.set_expanded(False)
+        self.copy_button.setVisible(bool(self.answer.markdown))
+
+    @Slot()
+    def render_queued(self) -> None:
+        self._timer.stop()
+        if self._queued:
+            text, self._queued = self._queued, ""
+            self.answer.append(text)
+        self._last_render = time.monotonic()
+
+    def _schedule(self) -> None:
+        if self._timer.isActive():
+            return
+        waited_ms = (time.monotonic() - self._last_render) * 1000
+        self._timer.start(max(0, int(RENDER_INTERVAL_MS - waited_ms)))
+
+    # -- finished messages -----------------------------------------------------------------
+
+    def restore(self, message: StoredMessage) -> None:
+        self._analysis_len = len(message.reasoning)
+        if message.reasoning:
+            self.thinking.set_text(message.reasoning)
+        for call in message.tool_calls:
+            self.thinking.add_tool_call((call.recipient, call.arguments))
+        self._show_thinking()
+        self.answer.set_markdown(message.content)
+        notes = {
+            "cancelled": "Stopped.",
+            "interrupted": "Interrupted: OSS Desk closed before the answer was finished.",
+            "error": f"The answer stopped with an error: {message.error or 'unknown'}",
+            "streaming": "Still being written in another window.",
+        }
+        self.set_status(notes.get(message.status, ""))
+        self.set_facts(message.stats)
+        self.copy_button.setVisible(bool(message.content))
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))
+
+    def set_facts(self, stats: dict[str, object]) -> None:
+        text = facts_text(self.effort, stats) if stats else ""
+        self.facts_label.setText(text)
+        self.facts_label.setVisible(bool(text))
+
+    def set_reasoning_visible(self, visible: bool) -> None:
+        self._reasoning_visible = visible
+        self._show_thinking()
+
+    def set_dark(self, dark: bool) -> None:
+        self.answer.set_dark(dark)
+
+    def answer_text(self) -> str:
+        """What is on screen (the queued text is shown within one render interval)."""
+        return self.answer.markdown
+
+    @Slot()
+    def copy_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self.answer.markdown)
+
+    def _show_thinking(self) -> None:
+        self.thinking.setVisible(self._reasoning_visible and not self.thinking.is_empty())

@@ -1,0 +1,136 @@
+"""Settings: one frozen dataclass, one store on QSettings, one `changed` signal (convention 13).
+
+On a Mac QSettings is a plist in ~/Library/Preferences (after the application's organization
+domain and name are set); tests and screenshots pass their own INI file. Enum values are stored
+as their string values, never as indices, and a `version` key lets a later release migrate.
+A stored value that cannot be read falls back to its default instead of failing the start.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from engine import ReasoningEffort
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+
+
+class Theme(StrEnum):
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
+
+
+class Profile(StrEnum):
+    """engine.memory precision profiles; AUTO asks the planner for the best that fits."""
+
+    AUTO = "auto"
+    FULL = "full"
+    GB16 = "16gb"
+    COMPACT = "compact"
+
+
+@dataclass(frozen=True)
+class Settings:
+    reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM  # for new conversations
+    temperature: float = 1.0  # OpenAI's recommendation for gpt-oss
+    model_dir: str = ""
+    profile: Profile = Profile.AUTO
+    theme: Theme = Theme.SYSTEM
+    show_reasoning: bool = True
+    collapse_reasoning_when_done: bool = True
+    include_reasoning_in_exports: bool = True
+    show_sidebar: bool = True
+    # Base64 of QWidget.saveGeometry() / QMainWindow.saveState() / QSplitter.saveState().
+    window_geometry: str = ""
+    window_state: str = ""
+    splitter_state: str = ""
+
+
+def _coerce(kind: Any, value: Any) -> Any:
+    """A QSettings value (INI files give back strings) as the field's type; ValueError if not."""
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return kind(str(value))
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "1", "0"):
+            raise ValueError(f"not a boolean: {value!r}")
+        return text in ("true", "1")
+    if kind is float:
+        return float(value)
+    return str(value)
+
+
+_TYPES: dict[str, Any] = {
+    "reasoning_effort": ReasoningEffort,
+    "temperature": float,
+    "model_dir": str,
+    "profile": Profile,
+    "theme": Theme,
+    "show_reasoning": bool,
+    "collapse_reasoning_when_done": bool,
+    "include_reasoning_in_exports": bool,
+    "show_sidebar": bool,
+    "window_geometry": str,
+    "window_state": str,
+    "splitter_state": str,
+}
+
+
+class SettingsStore(QObject):
+    """The only place that reads or writes QSettings."""
+
+    changed = Signal(object)  # the new Settings
+
+    def __init__(self, qsettings: QSettings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._qs = qsettings
+        self._settings = self._load()
+
+    @classmethod
+    def in_file(cls, path: Path, parent: QObject | None = None) -> SettingsStore:
+        """Settings kept in an INI file (for --data-dir), not in the user's preferences."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat), parent)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def update(self, **changes: Any) -> Settings:
+        """Apply `changes`, write them, and emit `changed` if anything differs."""
+        new = replace(self._settings, **changes)
+        if new == self._settings:
+            return new
+        self._settings = new
+        for name in changes:
+            value = getattr(new, name)
+            self._qs.setValue(name, value.value if isinstance(value, StrEnum) else value)
+        self._qs.setValue("version", SETTINGS_VERSION)
+        self._qs.sync()
+        self.changed.emit(new)
+        return new
+
+    def _load(self) -> Settings:
+        values: dict[str, Any] = {}
+        for field in fields(Settings):
+            raw = self._qs.value(field.name)
+            if raw is None:
+                continue
+            try:
+                values[field.name] = _coerce(_TYPES[field.name], raw)
+            except ValueError:
+                log.warning("ignoring unreadable setting %s=%r", field.name, raw)
+        settings = Settings(**values)
+        if settings.temperature < 0 or settings.temperature > 2:
+            settings = replace(settings, temperature=Settings.temperature)
+        return settings

@@ -1,0 +1,154 @@
+"""The Settings window (⌘,): separate, non-modal, and every change applies at once (no OK)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import Profile, Settings, SettingsStore, Theme
+from engine import ReasoningEffort
+
+PROFILE_TITLES = {
+    Profile.AUTO: "Automatic (best that fits this Mac)",
+    Profile.FULL: "Full precision",
+    Profile.GB16: "16 GB Mac",
+    Profile.COMPACT: "Compact",
+}
+THEME_TITLES = {Theme.SYSTEM: "Follow the system", Theme.LIGHT: "Light", Theme.DARK: "Dark"}
+
+
+def _named(widget: QWidget, name: str, description: str = "") -> QWidget:
+    widget.setAccessibleName(name)
+    if description:
+        widget.setAccessibleDescription(description)
+        widget.setToolTip(description)
+    return widget
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, store: SettingsStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setModal(False)
+        self._store = store
+        self.effort = QComboBox()
+        for effort in ReasoningEffort:
+            self.effort.addItem(effort.value.capitalize(), effort.value)
+        _named(self.effort, "Default reasoning effort", "The effort new chats start with.")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(2)
+        self.temperature.lineEdit().setAccessibleName("Temperature")
+        _named(
+            self.temperature,
+            "Temperature",
+            "1.0 is OpenAI's recommendation; 0 always picks the likeliest token.",
+        )
+        self.show_reasoning = QCheckBox("Show the reasoning section")
+        _named(self.show_reasoning, "Show the reasoning section")
+        self.collapse = QCheckBox("Collapse the reasoning when the answer completes")
+        _named(self.collapse, "Collapse the reasoning when the answer completes")
+        self.export_reasoning = QCheckBox("Include the reasoning in exports")
+        _named(self.export_reasoning, "Include the reasoning in exports")
+        self.theme = QComboBox()
+        for theme, title in THEME_TITLES.items():
+            self.theme.addItem(title, theme.value)
+        _named(self.theme, "Appearance")
+        self.model_dir = QLineEdit()
+        self.model_dir.setReadOnly(True)
+        _named(self.model_dir, "Model folder")
+        self.choose_model = QPushButton("Choose…")
+        _named(self.choose_model, "Choose model folder")
+        self.profile = QComboBox()
+        for profile, title in PROFILE_TITLES.items():
+            self.profile.addItem(title, profile.value)
+        _named(
+            self.profile,
+            "Memory profile",
+            "How the model is held in memory; changing it reloads the model.",
+        )
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_dir, 1)
+        model_row.addWidget(self.choose_model)
+
+        form = QFormLayout()
+        form.addRow("Default reasoning effort:", self.effort)
+        form.addRow("Temperature:", self.temperature)
+        form.addRow("", self.show_reasoning)
+        form.addRow("", self.collapse)
+        form.addRow("", self.export_reasoning)
+        form.addRow("Appearance:", self.theme)
+        form.addRow("Model folder:", model_row)
+        form.addRow("Memory profile:", self.profile)
+        note = QLabel("Changes apply at once.")
+        note.setProperty("role", "secondary")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note, 0, Qt.AlignmentFlag.AlignRight)
+
+        self._show(store.settings)
+        store.changed.connect(self._show)
+        self.effort.currentIndexChanged.connect(
+            lambda: store.update(reasoning_effort=ReasoningEffort(self.effort.currentData()))
+        )
+        self.temperature.valueChanged.connect(lambda v: store.update(temperature=float(v)))
+        self.show_reasoning.toggled.connect(lambda on: store.update(show_reasoning=on))
+        self.collapse.toggled.connect(lambda on: store.update(collapse_reasoning_when_done=on))
+        self.export_reasoning.toggled.connect(
+            lambda on: store.update(include_reasoning_in_exports=on)
+        )
+        self.theme.currentIndexChanged.connect(
+            lambda: store.update(theme=Theme(self.theme.currentData()))
+        )
+        self.profile.currentIndexChanged.connect(
+            lambda: store.update(profile=Profile(self.profile.currentData()))
+        )
+        self.choose_model.clicked.connect(self._choose_model)
+
+    @Slot(object)
+    def _show(self, settings: Settings) -> None:
+        controls: list[QWidget] = [
+            self.effort,
+            self.temperature,
+            self.show_reasoning,
+            self.collapse,
+            self.export_reasoning,
+            self.theme,
+            self.profile,
+        ]
+        for control in controls:
+            control.blockSignals(True)  # showing a value must not write it back
+        try:
+            self.effort.setCurrentIndex(self.effort.findData(settings.reasoning_effort.value))
+            self.temperature.setValue(settings.temperature)
+            self.show_reasoning.setChecked(settings.show_reasoning)
+            self.collapse.setChecked(settings.collapse_reasoning_when_done)
+            self.export_reasoning.setChecked(settings.include_reasoning_in_exports)
+            self.theme.setCurrentIndex(self.theme.findData(settings.theme.value))
+            self.profile.setCurrentIndex(self.profile.findData(settings.profile.value))
+            self.model_dir.setText(settings.model_dir)
+        finally:
+            for control in controls:
+                control.blockSignals(False)
+
+    @Slot()
+    def _choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose the model folder", self._store.settings.model_dir
+        )
+        if folder:
+            self._store.update(model_dir=folder)

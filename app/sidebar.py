@@ -1,0 +1,188 @@
+"""The list of conversations, with New Chat, rename (double-click or F2), delete, and search over
+titles, answers and reasoning with the matching words highlighted.
+
+The sidebar is a view: it emits what the user asked for and the chat controller does it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import resources
+from app.history import MATCH_END, MATCH_START, ConversationSummary, SearchHit
+
+SEARCH_DELAY_MS = 150
+ID_ROLE = Qt.ItemDataRole.UserRole
+MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def highlighted(snippet: str) -> str:
+    """A search snippet as HTML: escaped first, then the match markers become <b>."""
+    text = html.escape(snippet)
+    return text.replace(MATCH_START, "<b>").replace(MATCH_END, "</b>")
+
+
+class Sidebar(QWidget):
+    conversation_selected = Signal(int)
+    hit_selected = Signal(int, object)  # conversation id, message id or None
+    new_chat_requested = Signal()
+    rename_requested = Signal(int, str)
+    delete_requested = Signal(int)
+    search_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search chats")
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search chats")
+        self.search.setAccessibleDescription("Finds words in titles, answers and reasoning.")
+        self.new_button = QToolButton()
+        self.new_button.setIcon(resources.icon("new-chat"))
+        self.new_button.setText("New Chat")
+        self.new_button.setAccessibleName("New chat")
+        self.new_button.setToolTip("New Chat (Ctrl+N)")
+        self.new_button.setAutoRaise(True)
+        self.new_button.clicked.connect(self.new_chat_requested)
+        self.list = QListWidget()
+        self.list.setObjectName("chatList")
+        self.list.setAccessibleName("Chats")
+        self.list.setEditTriggers(
+            QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.DoubleClicked
+        )
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.itemActivated.connect(self._activated)
+        self.list.itemClicked.connect(self._activated)
+        self.list.itemChanged.connect(self._renamed)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.new_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.list, 1)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SEARCH_DELAY_MS)
+        self._timer.timeout.connect(lambda: self.search_changed.emit(self.search.text().strip()))
+        self.search.textChanged.connect(lambda _text: self._timer.start())
+        self._filling = False
+        self._current: int | None = None
+
+    # -- filling -----------------------------------------------------------------------------
+
+    def searching(self) -> bool:
+        return bool(self.search.text().strip())
+
+    def set_conversations(self, conversations: Sequence[ConversationSummary]) -> None:
+        self._filling = True
+        try:
+            self.list.clear()
+            for summary in conversations:
+                item = QListWidgetItem(summary.title)
+                item.setData(ID_ROLE, summary.id)
+                item.setToolTip(summary.preview or summary.title)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                self.list.addItem(item)
+        finally:
+            self._filling = False
+        self.mark_current(self._current)
+
+    def show_hits(self, hits: Sequence[SearchHit]) -> None:
+        self._filling = True
+        try:
+            self.list.clear()
+            for hit in hits:
+                item = QListWidgetItem()
+                item.setData(ID_ROLE, hit.conversation_id)
+                item.setData(MESSAGE_ROLE, hit.message_id)
+                where = " (in reasoning)" if hit.in_reasoning else ""
+                label = QLabel(
+                    f"<b>{html.escape(hit.title)}</b><br>"
+                    f"<span>{highlighted(hit.snippet)}{where}</span>"
+                )
+                label.setWordWrap(True)
+                label.setTextFormat(Qt.TextFormat.RichText)
+                label.setContentsMargins(4, 2, 4, 2)
+                item.setText(hit.title)  # read by VoiceOver; the label draws over it
+                item.setForeground(Qt.GlobalColor.transparent)
+                item.setSizeHint(label.sizeHint())
+                self.list.addItem(item)
+                self.list.setItemWidget(item, label)
+            if not hits:
+                empty = QListWidgetItem("No chats match.")
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                self.list.addItem(empty)
+        finally:
+            self._filling = False
+
+    def mark_current(self, conversation_id: int | None) -> None:
+        self._current = conversation_id
+        self.list.blockSignals(True)
+        try:
+            self.list.clearSelection()
+            for row in range(self.list.count()):
+                item = self.list.item(row)
+                if item.data(ID_ROLE) == conversation_id and conversation_id is not None:
+                    self.list.setCurrentItem(item)
+                    break
+        finally:
+            self.list.blockSignals(False)
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def rename(self, conversation_id: int) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(ID_ROLE) == conversation_id:
+                self.list.editItem(item)
+
+    # -- slots ---------------------------------------------------------------------------
+
+    @Slot(QListWidgetItem)
+    def _activated(self, item: QListWidgetItem) -> None:
+        conversation_id = item.data(ID_ROLE)
+        if conversation_id is None:
+            return
+        if self.searching():
+            self.hit_selected.emit(int(conversation_id), item.data(MESSAGE_ROLE))
+        elif conversation_id != self._current:  # a click and an activation may both arrive
+            self._current = int(conversation_id)
+            self.conversation_selected.emit(int(conversation_id))
+
+    @Slot(QListWidgetItem)
+    def _renamed(self, item: QListWidgetItem) -> None:
+        if self._filling or self.searching() or item.data(ID_ROLE) is None:
+            return
+        self.rename_requested.emit(int(item.data(ID_ROLE)), item.text())
+
+    @Slot(QPoint)
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None or item.data(ID_ROLE) is None:
+            return
+        conversation_id = int(item.data(ID_ROLE))
+        menu = QMenu(self)
+        menu.addAction("Rename", lambda: self.list.editItem(item))
+        menu.addAction("Delete…", lambda: self.delete_requested.emit(conversation_id))
+        menu.popup(self.list.viewport().mapToGlobal(pos))

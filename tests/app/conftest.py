@@ -1,0 +1,95 @@
+"""Fixtures for the app tests: our QApplication subclass, a fresh message bridge per test, the
+tiny chat-capable checkpoint, and `make_window`, which builds the real window, engine thread and
+history on a temporary data folder (and takes them down again)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+import app.messages
+from app.application import Application
+from app.engine_worker import Loader, SessionFactory, load_engine
+from app.main import build
+from app.main_window import MainWindow
+from app.messages import MessageBridge
+from engine import HarmonyTokenizer
+from tests.conftest import CheckpointFactory
+from tests.engine.chat.fixtures import chat_model_dir
+
+LOAD_TIMEOUT_MS = 20_000
+TURN_TIMEOUT_MS = 30_000
+
+MakeWindow = Callable[..., MainWindow]
+
+
+@pytest.fixture(scope="session")
+def qapp_cls() -> type[Application]:
+    return Application
+
+
+@pytest.fixture(autouse=True)
+def fresh_bridge(monkeypatch: pytest.MonkeyPatch) -> MessageBridge:
+    """Messages of one test never show up in the next one's window."""
+    bridge = MessageBridge()
+    monkeypatch.setattr(app.messages, "_bridge", bridge)
+    return bridge
+
+
+@pytest.fixture(scope="session")
+def model_dir(make_checkpoint: CheckpointFactory) -> Path:
+    return chat_model_dir(make_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def tok(model_dir: Path) -> HarmonyTokenizer:
+    return HarmonyTokenizer.from_model_dir(model_dir)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, data_dir: Path, model_dir: Path) -> Iterator[MakeWindow]:
+    """make_window(session_factory=..., loader=..., load=True) -> a shown MainWindow whose model
+    has loaded (unless load=False). Several calls on the same data folder model a restart."""
+    built: list[MainWindow] = []
+
+    def make(
+        *,
+        session_factory: SessionFactory | None = None,
+        loader: Loader = load_engine,
+        load: bool = True,
+        model: Path | None = None,
+        **args: Any,
+    ) -> MainWindow:
+        namespace = argparse.Namespace(
+            model=None, data_dir=str(data_dir), profile="full", files=[], **args
+        )
+        window = build(namespace, loader=loader, session_factory=session_factory)
+        built.append(window)
+        qtbot.addWidget(window)
+        window.show()
+        if load:
+            window.load_model(str(model or model_dir))
+            qtbot.waitUntil(lambda: window.engine.model is not None, timeout=LOAD_TIMEOUT_MS)
+        return window
+
+    yield make
+    for window in built:
+        close(window)
+
+
+def close(window: MainWindow) -> None:
+    """What quitting does: stop the engine thread, close the history."""
+    if window.isVisible():
+        window.close()
+    window.engine.shutdown()
+    window.store.close()

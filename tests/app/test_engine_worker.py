@@ -1,0 +1,253 @@
+"""The engine worker over a FakeEngine that yields scripted events: updates are batched, saved
+before they are shown, errors come back as values, and every turn ends with one result."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.engine_client import EngineClient
+from app.engine_worker import EngineWorker, ModelInfo, TurnRequest
+from app.history import HistoryStore
+from app.turn_stream import TurnResult, TurnUpdate
+from engine import (
+    ChannelDelta,
+    ChatEvent,
+    ContextOverflowError,
+    Message,
+    PrefillProgress,
+    ReasoningCut,
+    ReasoningEffort,
+    SamplingSettings,
+    ToolCallRequested,
+    TurnFinished,
+    TurnStats,
+)
+
+TIMEOUT_MS = 10_000
+STATS = TurnStats(50, 0, 50, 12, 5, 6, 0, 0.2, 250.0, 30.0, 0.6)
+
+
+def scripted_turn(answer: str = "Hello there", analysis: str = "Let me think") -> list[ChatEvent]:
+    events: list[ChatEvent] = [PrefillProgress(50, 50)]
+    events += [ChannelDelta("analysis", w) for w in re.findall(r"\S+\s*", analysis)]
+    events += [ChannelDelta("final", w) for w in re.findall(r"\S+\s*", answer)]
+    return [*events, TurnFinished("stop", STATS, answer)]
+
+
+class FakeTokenizer:
+    def encode(self, text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+
+class FakeSession:
+    """Plays `turns` (lists of events, or an exception to raise) one per call."""
+
+    def __init__(self, turns: list[list[ChatEvent] | Exception]) -> None:
+        self.turns = turns
+        self.calls: list[tuple[str, str]] = []
+        self.effort = ""
+        self.messages: tuple[Message, ...] = ()
+        self.pending_tool_call: ToolCallRequested | None = None
+
+    def set_effort(self, effort: ReasoningEffort | str) -> None:
+        self.effort = str(effort)
+
+    def set_sampling(self, settings: SamplingSettings) -> None:
+        pass
+
+    def _play(self, kind: str, text: str, cancel: threading.Event | None) -> Iterator[ChatEvent]:
+        self.calls.append((kind, text))
+        turn = self.turns.pop(0)
+        if isinstance(turn, Exception):
+            raise turn
+        self.messages = (*self.messages, Message.user(text))
+        yield from turn
+
+    def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+        return self._play("send", text, cancel)
+
+    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+        return self._play("regenerate", "", cancel)
+
+    def edit_last_user_message(
+        self, text: str, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]:
+        return self._play("edit", text, cancel)
+
+    def submit_tool_result(
+        self, call: ToolCallRequested, result_text: str, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]:
+        self.pending_tool_call = None
+        return self._play("tool", result_text, cancel)
+
+
+def fake_loader(context: int = 4096) -> Callable[..., tuple[Any, Any, ModelInfo]]:
+    def load(
+        path: str, profile: str, progress: Callable[[int, int], None]
+    ) -> tuple[Any, Any, ModelInfo]:
+        progress(1, 1)
+        return object(), FakeTokenizer(), ModelInfo(path, context, profile)
+
+    return load
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    with HistoryStore(tmp_path / "h.sqlite3"):
+        pass
+    return tmp_path / "h.sqlite3"
+
+
+@pytest.fixture
+def start_client(qtbot: QtBot, store_path: Path) -> Iterator[Callable[..., EngineClient]]:
+    clients: list[EngineClient] = []
+
+    def start(session: FakeSession | None, *, loader: Any = None) -> EngineClient:
+        worker = EngineWorker(
+            history_path=store_path,
+            loader=loader or fake_loader(),
+            session_factory=lambda model, tok, history: session,  # type: ignore[arg-type,return-value]
+        )
+        client = EngineClient(worker)
+        clients.append(client)
+        with qtbot.waitSignal(client.model_loaded, timeout=TIMEOUT_MS):
+            client.load("/models/fake", "full")
+        return client
+
+    yield start
+    for client in clients:
+        assert client.shutdown()
+
+
+def _request(store: HistoryStore, client: EngineClient, text: str = "Hi") -> TurnRequest:
+    conversation = store.create_conversation()
+    store.add_user_message(conversation, text)
+    message_id = store.begin_assistant_message(conversation, "high")
+    return TurnRequest(client.next_turn_id(), conversation, message_id, "send", text, (), "high")
+
+
+def test_a_turn_streams_batched_saved_updates_and_one_result(
+    qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
+) -> None:
+    session = FakeSession([scripted_turn()])
+    client = start_client(session)
+    store = HistoryStore(store_path)
+    request = _request(store, client)
+    updates: list[TurnUpdate] = []
+    shown_and_saved: list[bool] = []
+
+    def on_update(update: TurnUpdate) -> None:
+        # Runs on the UI thread: what is about to be shown must already be on disk.
+        updates.append(update)
+        saved = store.get_message(request.message_id)
+        shown = "".join(u.answer for u in updates)
+        shown_and_saved.append(saved.content.startswith(shown))
+
+    client.turn_progressed.connect(on_update)
+    with qtbot.waitSignal(client.turn_finished, timeout=TIMEOUT_MS) as finished:
+        client.start_turn(request)
+    result: TurnResult = finished.args[0]
+    assert result.status == "complete" and result.error is None
+    assert result.answer == "Hello there" and result.analysis == "Let me think"
+    assert session.effort == "high" and session.calls == [("send", "Hi")]
+    assert "".join(u.analysis for u in updates) == "Let me think"
+    assert "".join(u.answer for u in updates) == "Hello there"
+    assert len(updates) < 5  # batched: fewer updates than the 5 deltas and 1 prefill event
+    assert all(shown_and_saved) and shown_and_saved
+    saved = store.get_message(request.message_id)
+    assert (saved.content, saved.reasoning, saved.status) == (
+        "Hello there",
+        "Let me think",
+        "complete",
+    )
+    assert saved.stats["answer_tokens"] == 6 and saved.stats["decode_tps"] == 30.0
+    assert not client.busy
+    store.close()
+
+
+def test_engine_errors_and_bugs_arrive_as_values_and_the_answer_is_marked(
+    qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
+) -> None:
+    session = FakeSession(
+        [ContextOverflowError("The conversation needs 9,000 tokens."), RuntimeError("boom")]
+    )
+    client = start_client(session)
+    store = HistoryStore(store_path)
+    results = []
+    for _ in range(2):
+        request = _request(store, client)
+        with qtbot.waitSignal(client.turn_finished, timeout=TIMEOUT_MS) as finished:
+            client.start_turn(request)
+        results.append(finished.args[0])
+        assert store.get_message(request.message_id).status == "error"
+    expected, bug = results[0].error, results[1].error
+    assert expected is not None and not expected.is_bug
+    assert expected.text == "The conversation needs 9,000 tokens."
+    assert bug is not None and bug.is_bug and "RuntimeError: boom" in bug.details
+    store.close()
+
+
+def test_a_cut_and_an_unexpected_tool_call_are_reported_and_saved(
+    qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
+) -> None:
+    call = ToolCallRequested("functions.search", '{"q": "x"}')
+    first: list[ChatEvent] = [
+        ChannelDelta("analysis", "hmm"),
+        ReasoningCut("budget", 1024),
+        call,
+        TurnFinished("tool_call", STATS),
+    ]
+    session = FakeSession([first, scripted_turn("Done", "ok")])
+    session.pending_tool_call = call
+    client = start_client(session)
+    store = HistoryStore(store_path)
+    request = _request(store, client)
+    updates: list[TurnUpdate] = []
+    client.turn_progressed.connect(updates.append)
+    with qtbot.waitSignal(client.turn_finished, timeout=TIMEOUT_MS) as finished:
+        client.start_turn(request)
+    result: TurnResult = finished.args[0]
+    assert session.calls[1][0] == "tool"  # told that no tools exist, then it answered
+    assert result.status == "complete" and result.stats["budget_cut"] is True
+    assert any(u.cut == ReasoningCut("budget", 1024) for u in updates)
+    assert any(call in u.tool_calls for u in updates)
+    saved = store.get_message(request.message_id)
+    assert saved.tool_calls[0].recipient == "functions.search"
+    assert saved.content == "Done"
+    store.close()
+
+
+def test_tokens_are_counted_on_the_worker_and_wait_for_the_model(
+    qtbot: QtBot, store_path: Path
+) -> None:
+    worker = EngineWorker(history_path=None, loader=fake_loader())
+    client = EngineClient(worker)
+    try:
+        with qtbot.waitSignal(client.tokens_counted, timeout=TIMEOUT_MS) as counted:
+            client.count_tokens(7, "four words right here")
+            client.load("/models/fake", "full")
+        assert counted.args == [7, 4]
+    finally:
+        assert client.shutdown()
+
+
+def test_a_model_that_cannot_load_is_an_error_value(qtbot: QtBot, tmp_path: Path) -> None:
+    worker = EngineWorker(history_path=None)
+    client = EngineClient(worker)
+    try:
+        with qtbot.waitSignal(client.load_failed, timeout=TIMEOUT_MS) as failed:
+            client.load(str(tmp_path / "missing"), "full")
+        problem = failed.args[0]
+        assert not problem.is_bug and "is not a folder" in problem.text
+        with qtbot.waitSignal(client.tokens_counted, timeout=TIMEOUT_MS) as counted:
+            client.count_tokens(1, "text")
+        assert counted.args == [1, -1]
+    finally:
+        assert client.shutdown()
