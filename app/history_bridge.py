@@ -7,7 +7,7 @@ engine's prompt matches the one the answer was written for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,6 @@ from engine import (
 
 # engine.documents.Kind; a kind it does not know (from a newer export) reads as text.
 _KINDS: tuple[str, ...] = ("text", "markdown", "pdf", "docx", "html", "csv", "code")
-CUT_NOTES = {
-    "budget": "the reasoning budget cut the thinking short",
-    "loop": "the reasoning went in circles and was cut short",
-    "no_answer": "the model stopped without an answer and was asked for one",
-}
-EFFORT_NAMES = {"low": "Low", "medium": "Medium", "high": "High"}
 
 
 def document_of(attachment: StoredAttachment | NewAttachment) -> ExtractedDocument:
@@ -101,21 +95,3 @@ def stats_record(
         "cut_reason": cut.reason if cut is not None else None,
         "finish_reason": reason,
     }
-
-
-def facts_text(effort: str | None, stats: Mapping[str, Any]) -> str:
-    """One line under an answer: effort, thinking time, tokens, speed, first-token latency."""
-    parts = [f"{EFFORT_NAMES.get(effort, effort)} effort"] if effort else []
-    if isinstance(stats.get("thinking_s"), int | float):
-        parts.append(f"thought for {stats['thinking_s']:.1f} s")
-    if isinstance(stats.get("reasoning_tokens"), int):
-        parts.append(f"{stats['reasoning_tokens']:,} reasoning tokens")
-    if isinstance(stats.get("answer_tokens"), int):
-        parts.append(f"{stats['answer_tokens']:,} answer tokens")
-    if isinstance(stats.get("decode_tps"), int | float):
-        parts.append(f"{stats['decode_tps']:.1f} tok/s")
-    if isinstance(stats.get("ttft_s"), int | float):
-        parts.append(f"first token {stats['ttft_s']:.2f} s")
-    if stats.get("budget_cut"):
-        parts.append(CUT_NOTES.get(str(stats.get("cut_reason")), CUT_NOTES["budget"]))
-    return " · ".join(parts)

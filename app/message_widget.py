@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app import resources
 from app.history import StoredMessage
-from app.history_bridge import CUT_NOTES, facts_text
+from app.history.facts import CUT_NOTES, facts_text
 from app.markdown_view import HeightCachingLayout, MarkdownView
 from app.thinking_pane import ThinkingPane
 from app.turn_stream import TurnResult, TurnUpdate

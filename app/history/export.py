@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.history.errors import HistoryError
+from app.history.facts import facts_text
 from app.history.records import (
     ConversationSummary,
     StoredAttachment,
@@ -67,7 +68,9 @@ def export_markdown(
             lines += [f"*Error: {message.error or 'the answer failed'}*", ""]
         elif message.status in _STATUS_NOTES:
             lines += [_STATUS_NOTES[message.status], ""]
-        if message.role == "assistant" and (stats_line := _stats_line(message)):
+        if message.role == "assistant" and (
+            stats_line := facts_text(message.effort, message.stats)
+        ):
             lines += [f"*{stats_line}*", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -98,24 +101,6 @@ def _describe(attachment: StoredAttachment) -> str:
         facts.append(f"{attachment.pages} page{'s' if attachment.pages != 1 else ''}")
     facts.append(f"{attachment.token_count:,} tokens")
     return f"{attachment.name} ({', '.join(facts)})"
-
-
-def _stats_line(message: StoredMessage) -> str:
-    stats = message.stats
-    parts = [f"{message.effort} effort"] if message.effort else []
-    if isinstance(stats.get("thinking_s"), int | float):
-        parts.append(f"thought for {stats['thinking_s']:.1f} s")
-    if isinstance(stats.get("answer_tokens"), int):
-        parts.append(f"{stats['answer_tokens']:,} answer tokens")
-    if isinstance(stats.get("reasoning_tokens"), int):
-        parts.append(f"{stats['reasoning_tokens']:,} reasoning tokens")
-    if isinstance(stats.get("decode_tps"), int | float):
-        parts.append(f"{stats['decode_tps']:.1f} tokens/s")
-    if isinstance(stats.get("ttft_s"), int | float):
-        parts.append(f"first token after {stats['ttft_s']:.2f} s")
-    if stats.get("budget_cut"):
-        parts.append("reasoning budget reached")
-    return " · ".join(parts)
 
 
 def export_json(

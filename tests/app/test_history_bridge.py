@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.history import StoredAttachment, StoredMessage, ToolCall
-from app.history_bridge import document_of, engine_history, facts_text, user_prompt
+from app.history.facts import facts_text
+from app.history_bridge import document_of, engine_history, user_prompt
 from engine import Message, compose_user_message
 
 

@@ -59,8 +59,8 @@ def test_markdown_has_title_turns_reasoning_attachments_and_stats(
     assert "Revenue rose **12 %**." in text
     assert "*Attached: report.pdf (pdf, 12 pages, 9,812 tokens)*" in text
     assert (
-        "*high effort · thought for 3.2 s · 812 answer tokens · 120 reasoning tokens · "
-        "41.2 tokens/s · first token after 0.35 s · reasoning budget reached*"
+        "*High effort · thought for 3.2 s · 120 reasoning tokens · 812 answer tokens · "
+        "41.2 tok/s · first token 0.35 s · the reasoning budget cut the thinking short*"
     ) in text
     assert "````json\nprint('```')\n````" in text  # the fence outgrows the backticks inside
     assert "*Stopped before the answer was finished.*" in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mlx.core as mx
 import numpy as np
 import pytest
 from mlx_lm.models.cache import KVCache
@@ -11,6 +10,7 @@ from engine import CacheTrimError, LoadedModel
 from engine.cache import LayerCache, SlidingWindowCache, restore_snapshot, take_snapshot
 from engine.chat.context import CachedContext
 from engine.testing.scripted import ScriptedSampler
+from tests.engine.test_cache import _kv, _positions
 
 from .fixtures import fresh_logprobs
 from .test_session import ATOL
@@ -18,17 +18,6 @@ from .test_session import ATOL
 A = list(range(10, 40))  # 30 tokens: far past the tiny model's 8-token window
 B = list(range(100, 120))
 C = list(range(200, 215))
-
-
-def _kv(start: int, n: int) -> tuple[mx.array, mx.array]:
-    pos = mx.arange(start, start + n, dtype=mx.float32).reshape(1, 1, n, 1)
-    k = mx.broadcast_to(pos, (1, 2, n, 8))
-    return k, -k
-
-
-def _positions(keys: mx.array | None) -> list[int]:
-    assert keys is not None
-    return [int(p) for p in np.array(keys)[0, 0, :, 0]]
 
 
 @pytest.mark.parametrize("compact", [False, True])

@@ -1,24 +1,5 @@
-from __future__ import annotations
+"""The CLI tests use the chat tests' tiny chat-capable model (session-scoped, written once)."""
 
-from pathlib import Path
+from tests.engine.chat.conftest import model, model_dir, tok
 
-import pytest
-
-from engine import HarmonyTokenizer, LoadedModel, load_model
-from tests.conftest import CheckpointFactory
-from tests.engine.chat.fixtures import chat_model_dir
-
-
-@pytest.fixture(scope="session")
-def model_dir(make_checkpoint: CheckpointFactory) -> Path:
-    return chat_model_dir(make_checkpoint)
-
-
-@pytest.fixture(scope="session")
-def model(model_dir: Path) -> LoadedModel:
-    return load_model(model_dir, dtype="float32")
-
-
-@pytest.fixture(scope="session")
-def tok(model_dir: Path) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_model_dir(model_dir)
+__all__ = ["model", "model_dir", "tok"]
