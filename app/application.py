@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QFileOpenEvent, QGuiApplication
+from PySide6.QtGui import QColor, QFileOpenEvent, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app import resources
@@ -71,6 +71,42 @@ def is_dark(theme: Theme) -> bool:
     return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
+_system_palette: QPalette | None = None
+
+
+def _match_palette(app: QApplication, dark: bool) -> None:
+    """macOS switches the palette with the color scheme; platforms that ignore the request (X11,
+    offscreen) keep a light palette, so a dark theme gets a dark palette of our own there."""
+    global _system_palette
+    if _system_palette is None:
+        _system_palette = QPalette(app.palette())
+    palette_is_dark = app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    if dark == palette_is_dark:
+        return
+    if not dark:
+        app.setPalette(_system_palette)
+        return
+    p = QPalette()
+    colors = {
+        QPalette.ColorRole.Window: "#1e1e1e",
+        QPalette.ColorRole.WindowText: "#e6e6e6",
+        QPalette.ColorRole.Base: "#252526",
+        QPalette.ColorRole.AlternateBase: "#2d2d2d",
+        QPalette.ColorRole.Text: "#e6e6e6",
+        QPalette.ColorRole.Button: "#2d2d2d",
+        QPalette.ColorRole.ButtonText: "#e6e6e6",
+        QPalette.ColorRole.ToolTipBase: "#2d2d2d",
+        QPalette.ColorRole.ToolTipText: "#e6e6e6",
+        QPalette.ColorRole.Highlight: "#2f6fdb",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.PlaceholderText: "#8a8a8a",
+        QPalette.ColorRole.Link: "#6ea8ff",
+    }
+    for role, color in colors.items():
+        p.setColor(role, QColor(color))
+    app.setPalette(p)
+
+
 def apply_theme(app: QApplication, theme: Theme) -> bool:
     """Ask the platform for the appearance (Qt >= 6.8 follows or overrides the system) and load
     the matching stylesheet; returns whether it is dark."""
@@ -81,6 +117,7 @@ def apply_theme(app: QApplication, theme: Theme) -> bool:
     }[theme]
     QGuiApplication.styleHints().setColorScheme(scheme)
     dark = is_dark(theme)
+    _match_palette(app, dark)
     try:
         app.setStyleSheet(resources.stylesheet(dark))
     except FileNotFoundError:

@@ -188,6 +188,7 @@ class ChatController(QObject):
         try:
             if self.conversation_id is None:
                 self.conversation_id = self.store.create_conversation(effort=self.effort)
+                self.sidebar.mark_current(self.conversation_id)
             history = engine_history(self.store.get_conversation(self.conversation_id)[1])
             new = [new_attachment(a.doc, max(0, a.tokens or 0)) for a in docs if a.doc]
             self.store.add_user_message(self.conversation_id, text, new)

@@ -63,6 +63,9 @@ class Sidebar(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("chatList")
         self.list.setAccessibleName("Chats")
+        # long titles are cut with an ellipsis, never scrolled sideways
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setEditTriggers(
             QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.DoubleClicked

@@ -76,6 +76,9 @@ def test_a_message_is_answered_by_the_real_engine_end_to_end(
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[1].status == "complete" and stored[1].content == answer.answer_text()
     assert window.sidebar.list.count() == 1
+    current = window.sidebar.list.currentItem()  # the new chat is the highlighted one
+    assert current is not None and current.isSelected()
+    assert window.sidebar.list.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
 
 
 def test_reasoning_streams_into_its_pane_and_the_answer_into_the_view(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -127,8 +127,11 @@ def test_dark_mode_restyles_the_window_and_the_code(chatted: MainWindow) -> None
     assert app.styleSheet() == resources.stylesheet(dark=True)
     dark_code = last_answer(chatted).answer.code_blocks()[0]
     assert dark_code.code_label.text() != light_html  # re-rendered with dark colours
+    # where the platform ignores the color scheme (offscreen here), the palette is made dark too
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
     chatted.settings.update(theme=Theme.LIGHT)
     assert app.styleSheet() == resources.stylesheet(dark=False)
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() >= 128
 
 
 def test_window_size_and_sidebar_are_restored(qtbot: QtBot, make_window: MakeWindow) -> None:
