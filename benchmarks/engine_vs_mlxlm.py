@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.testing.synthetic import checkpoint_nbytes, hf_config, tiny_config, write_checkpoint
+from engine.testing.synthetic import checkpoint_nbytes, hf_config, small_config, write_checkpoint
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 ENGINES = ("ours", "mlxlm")
@@ -72,21 +72,10 @@ class Bench:
 
 
 def benches(quick: bool) -> list[Bench]:
-    # The real vocabulary, so embedding and unembedding cost what they cost in the real model.
     small = Bench(
         "small",
         "hidden 512, 8 experts, 4 layers, real vocab",
-        tiny_config(
-            hidden_size=512,
-            intermediate_size=512,
-            head_dim=64,
-            num_attention_heads=8,
-            num_key_value_heads=2,
-            num_local_experts=8,
-            num_hidden_layers=4,
-            vocab_size=201088,
-            sliding_window=128,
-        ),
+        small_config(),
         prompt_len=128,
         gen=32,
     )

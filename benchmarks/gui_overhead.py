@@ -55,7 +55,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.testing.synthetic import tiny_config, write_checkpoint
+from engine.testing.synthetic import small_config, write_checkpoint
 from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,18 +66,7 @@ GOAL = 0.95
 HEARTBEAT_MS = 10
 TURN_TIMEOUT_S = 300.0
 
-# The real vocabulary, so embedding and unembedding cost what they cost in the real model.
-CONFIG = tiny_config(
-    hidden_size=512,
-    intermediate_size=512,
-    head_dim=64,
-    num_attention_heads=8,
-    num_key_value_heads=2,
-    num_local_experts=8,
-    num_hidden_layers=4,
-    vocab_size=201088,
-    sliding_window=128,
-)
+CONFIG = small_config()
 
 PROMPT = "How does MXFP4 store the expert weights of gpt-oss, and what does it cost to decode?"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import mlx.nn as nn
 import pytest
 from mlx.utils import tree_flatten
 
+from engine.testing.fake_hub import FakeHub, write_tiny_repo
 from engine.testing.synthetic import tiny_config, write_checkpoint
 
 CheckpointFactory = Callable[..., Path]
@@ -49,6 +50,19 @@ def make_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> CheckpointFacto
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny gpt-oss repository (weights, tokenizer, and files the app must skip) to serve."""
+    return write_tiny_repo(tmp_path_factory.mktemp("hub-repo"))
+
+
+@pytest.fixture
+def hub(tiny_repo: Path) -> Iterator[FakeHub]:
+    """The repository served by a real HTTP server on loopback (HF_ENDPOINT points at it)."""
+    with FakeHub(tiny_repo) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,23 @@ def tiny_config(**overrides: Any) -> dict[str, Any]:
     return hf_config(**(tiny | overrides))
 
 
+def small_config(**overrides: Any) -> dict[str, Any]:
+    """A benchmark-sized gpt-oss (hidden 512, 8 experts, 4 layers) with the real vocabulary, so
+    embedding and unembedding cost what they cost in the real model."""
+    small: dict[str, Any] = {
+        "hidden_size": 512,
+        "intermediate_size": 512,
+        "head_dim": 64,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "num_local_experts": 8,
+        "num_hidden_layers": 4,
+        "vocab_size": 201088,
+        "sliding_window": 128,
+    }
+    return tiny_config(**(small | overrides))
+
+
 # Treat as read-only; build variations with hf_config(**overrides).
 GPT_OSS_20B = hf_config()
 GPT_OSS_120B = hf_config(num_hidden_layers=36, num_local_experts=128)

@@ -23,7 +23,7 @@ from pytestqt.qtbot import QtBot
 from app.download_worker import describe_progress, download_dir_in, format_bytes, format_eta
 from app.model_setup import ModelSetupDialog
 from engine import DownloadProgress, MachineBudget, RetryPolicy
-from engine.testing.fake_hub import FakeHub, write_tiny_repo
+from engine.testing.fake_hub import FakeHub
 from engine.testing.synthetic import tiny_config, write_checkpoint
 from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
 
@@ -44,17 +44,6 @@ class Usage(NamedTuple):
     total: int
     used: int
     free: int
-
-
-@pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_repo(tmp_path_factory.mktemp("hub-repo"))
-
-
-@pytest.fixture
-def hub(tiny_repo: Path) -> Iterator[FakeHub]:
-    with FakeHub(tiny_repo) as served:
-        yield served
 
 
 @pytest.fixture

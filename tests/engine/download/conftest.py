@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine.download import DownloadPlan, DownloadProgress, RetryPolicy, download, plan_download
 from engine.download.plan import DiskUsage
-from engine.testing.fake_hub import FakeHub, write_tiny_repo
+from engine.testing.fake_hub import FakeHub
 
 SHARD_1 = "model-00001-of-00002.safetensors"
 SHARD_2 = "model-00002-of-00002.safetensors"
 CHUNK = 16 << 10  # client read size: several chunks per tiny shard, so cancels land mid-file
 FAST = RetryPolicy(max_retries=3, wait_s=0.01, stall_timeout_s=0.5, connect_timeout_s=2.0)
-
-
-@pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_repo(tmp_path_factory.mktemp("hub-repo"))
-
-
-@pytest.fixture
-def hub(tiny_repo: Path) -> Iterator[FakeHub]:
-    with FakeHub(tiny_repo) as hub:
-        yield hub
 
 
 @pytest.fixture
