@@ -24,11 +24,15 @@ from engine.chat import (
     ToolCallRequested,
     TurnFinished,
 )
-from engine.cli.display import ChannelPrinter, format_turn_stats
+from engine.cli.display import (
+    ChannelPrinter,
+    add_sampling_options,
+    format_turn_stats,
+    sampling_settings,
+)
 from engine.errors import EngineError
 from engine.harmony import ReasoningEffort
 from engine.inference import load_model
-from engine.sampling import SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
 
 EFFORTS = tuple(e.value for e in ReasoningEffort)
@@ -155,19 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oss-desk-chat", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="folder with config.json and safetensors")
     p.add_argument("--reasoning", choices=EFFORTS, default="medium", help="reasoning effort")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int)
     p.add_argument("--max-tokens", type=int, default=4096, help="answer tokens per turn")
     p.add_argument("--reasoning-budget", type=int, help="reasoning tokens, for every effort")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"))
+    add_sampling_options(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = SamplingSettings(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+        settings = sampling_settings(args)
         n = args.reasoning_budget
         budget = ReasoningBudget() if n is None else ReasoningBudget(low=n, medium=n, high=n)
         if args.max_tokens < 1:

@@ -6,10 +6,12 @@ a file) each channel starts on a new line with a plain label, so the output stay
 
 from __future__ import annotations
 
+import argparse
 import codecs
 from typing import TextIO
 
 from engine.chat import TurnStats
+from engine.sampling import SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
 
 DIM = "\x1b[2m"
@@ -99,3 +101,16 @@ class TokenTextDecoder:
 
     def flush(self) -> str:
         return self._utf8.decode(b"", final=True)
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """Sampling and precision options shared by oss-desk-generate and oss-desk-chat."""
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"))
+
+
+def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
+    """Raises ValueError for settings out of range."""
+    return SamplingSettings(temperature=args.temperature, top_p=args.top_p, seed=args.seed)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import EngineError, Finished, LoadedModel, SamplingSettings, Token, load_model
+from engine.cli.display import add_sampling_options, sampling_settings
 
 
 def _parse_ids(text: str) -> list[int]:
@@ -35,17 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--reasoning", choices=("low", "medium", "high"), default="medium", help="effort"
     )
     p.add_argument("--max-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"))
+    add_sampling_options(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = SamplingSettings(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+        settings = sampling_settings(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
