@@ -15,6 +15,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from engine.testing.fake_hub import FakeHub, write_tiny_repo
+from engine.testing.real_vocab import RealVocabFiles, build_real_vocab
 from engine.testing.synthetic import tiny_config, write_checkpoint
 
 CheckpointFactory = Callable[..., Path]
@@ -68,3 +69,12 @@ def hub(tiny_repo: Path) -> Iterator[FakeHub]:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(make_checkpoint: CheckpointFactory) -> Path:
     return make_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def real_vocab(request: pytest.FixtureRequest) -> RealVocabFiles:
+    """The real o200k vocabulary (`o200k_base.tiktoken` and a full-size `tokenizer.json`), rebuilt
+    offline once and kept in pytest's cache; openai-harmony reads it from the same folder."""
+    folder = build_real_vocab(request.config.cache.mkdir("o200k-real-vocab"))
+    os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(folder.folder)
+    return folder
