@@ -74,12 +74,17 @@ def reserved_token_text(token_id: int) -> str:
     return f"<|reserved_{token_id}|>"
 
 
-def harmony_special_tokens() -> dict[str, int]:
-    """All o200k_harmony specials: the named ones plus `<|reserved_N|>` for every other id.
+# Id 200018 has two names: `<|endofprompt|>` (o200k_base, gpt-oss's tokenizer.json) and
+# `<|reserved_200018|>` (openai-harmony, which decodes it so). Both encode to it; it decodes as
+# harmony's name, the only one the renderer and parser ever see.
+SPECIAL_TOKEN_ALIASES = {
+    SpecialToken.ENDOFPROMPT.text: reserved_token_text(int(SpecialToken.ENDOFPROMPT))
+}
 
-    tiktoken's o200k_harmony names the fill-ins by id as here, but also maps `<|reserved_200018|>`
-    onto `<|endofprompt|>`'s id; one name per id keeps decoding deterministic.
-    """
+
+def harmony_special_tokens() -> dict[str, int]:
+    """All o200k_harmony specials, one name per id as gpt-oss's tokenizer.json has them: the named
+    ones plus `<|reserved_N|>` for every other id (`SPECIAL_TOKEN_ALIASES` gives the others)."""
     named = {token.text: int(token) for token in SpecialToken}
     taken = set(named.values())
     reserved = {
@@ -127,6 +132,12 @@ class HarmonyTokenizer:
         self._encoding = encoding
         self._special_tokens = dict(special_tokens)
         self._special_ids = frozenset(special_tokens.values())
+        self._special_names = frozenset(special_tokens)
+        # Names tiktoken does not know (it takes one name per id, the one decoding gives).
+        self._aliases = {
+            name: i for name, i in special_tokens.items() if name not in encoding.special_tokens_set
+        }
+        self._alias_pattern = re.compile("|".join(map(re.escape, self._aliases)) or "(?!)")
         self._text_ids = text_token_ids
         self.pattern = pattern
         self.source = source
@@ -144,19 +155,20 @@ class HarmonyTokenizer:
         where = str(source) if source else "the tokenizer vocabulary"
         specials = _merge_specials(special_tokens or {}, where)
         _check_ranks(mergeable_ranks, specials, where)
+        decoded_as = {SPECIAL_TOKEN_ALIASES.get(name, name): i for name, i in specials.items()}
         try:
             encoding = tiktoken.Encoding(
                 name="o200k_harmony",
                 pat_str=pattern,
                 mergeable_ranks=dict(mergeable_ranks),
-                special_tokens=specials,
+                special_tokens=decoded_as,
             )
         except ValueError as e:  # tiktoken compiles the pattern here
             raise _BadPatternError(str(e)) from e
         ranks = sorted(mergeable_ranks.values())
         contiguous = ranks == list(range(len(ranks)))
         text_ids: Collection[int] = range(len(ranks)) if contiguous else frozenset(ranks)
-        return cls(encoding, specials, text_ids, pattern=pattern, source=source)
+        return cls(encoding, specials | decoded_as, text_ids, pattern=pattern, source=source)
 
     @classmethod
     def from_tiktoken_file(
@@ -230,10 +242,22 @@ class HarmonyTokenizer:
         self, text: str, *, allowed_special: Literal["all"] | Collection[str] = ()
     ) -> list[int]:
         """Encode text; special-token text not in `allowed_special` is encoded as plain text."""
-        allowed: Literal["all"] | frozenset[str] = (
-            "all" if allowed_special == "all" else frozenset(allowed_special)
-        )
-        return self._encoding.encode(text, allowed_special=allowed, disallowed_special=())
+        every = allowed_special == "all"
+        allowed = self._special_names if every else frozenset(allowed_special)
+        aliases = [name for name in self._aliases if name in allowed and name in text]
+        if not aliases:
+            passed: Literal["all"] | frozenset[str] = "all" if every else allowed
+            return self._encoding.encode(text, allowed_special=passed, disallowed_special=())
+        # tiktoken splits the text at special tokens too, so splitting at the aliases first and
+        # encoding the pieces gives the ids tiktoken would give if it knew them.
+        ids: list[int] = []
+        start = 0
+        for match in self._alias_pattern.finditer(text):
+            if match.group() in aliases:
+                ids += self.encode(text[start : match.start()], allowed_special=allowed)
+                ids.append(self._aliases[match.group()])
+                start = match.end()
+        return ids + self.encode(text[start:], allowed_special=allowed)
 
     def encode_ordinary(self, text: str) -> list[int]:
         return self._encoding.encode_ordinary(text)

@@ -1,7 +1,8 @@
 """OpenAI's harmony chat format for gpt-oss: conversations, rendering and streaming parsing.
 
 Implemented from the format's documentation and test data on top of `engine.tokenizer`, so it works
-offline (the `openai-harmony` package downloads its vocabulary at run time).
+offline (the `openai-harmony` package downloads its vocabulary at run time). Its renderings are
+checked token for token against openai-harmony in tests (tests/engine/harmony/*oracle*).
 """
 
 from engine.harmony.builtin_tools import browser_namespace, python_namespace
@@ -37,6 +38,7 @@ from engine.harmony.render import (
     drop_earlier_turns_analysis,
     render_conversation,
     render_for_completion,
+    render_for_training,
     render_message,
 )
 from engine.harmony.schema_ts import schema_to_typescript
@@ -71,6 +73,7 @@ __all__ = [
     "python_namespace",
     "render_conversation",
     "render_for_completion",
+    "render_for_training",
     "render_message",
     "schema_to_typescript",
 ]

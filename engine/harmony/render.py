@@ -35,6 +35,7 @@ class TextEncoder(Protocol):
 
 
 _FUNCTIONS_NAMESPACE = "functions"
+_BROADCAST = "all"
 _CONSTRAIN_TEXT = SpecialToken.CONSTRAIN.text
 
 
@@ -82,6 +83,21 @@ def render_for_completion(
     """The prompt for the model's next turn: the conversation, then `<|start|>{next_role}`."""
     rendered = render_conversation(conversation, auto_drop_analysis=auto_drop_analysis)
     return rendered + Rendering((SpecialToken.START, next_role.value))
+
+
+def render_for_training(
+    conversation: Conversation | Iterable[Message], *, auto_drop_analysis: bool = True
+) -> Rendering:
+    """The conversation as a training target: like `render_conversation`, but a closing final
+    answer ends with `<|return|>`, which is what the model emits (harmony does this even to a
+    final message with a recipient, whose `<|call|>` it replaces)."""
+    messages = list(conversation)
+    rendered = render_conversation(messages, auto_drop_analysis=auto_drop_analysis)
+    last = messages[-1] if messages else None
+    ends_final = last is not None and last.role is Role.ASSISTANT and last.channel == Channel.FINAL
+    if ends_final:
+        return Rendering((*rendered.pieces[:-1], SpecialToken.RETURN))
+    return rendered
 
 
 def render_message(message: Message, *, has_function_tools: bool = False) -> Rendering:
@@ -134,8 +150,9 @@ def _message_pieces(message: Message, has_function_tools: bool) -> list[Piece]:
         pieces.append(author.role.value)
         if author.name:
             pieces.append(f":{author.name}")
-    recipient = _recipient(message)
-    if recipient is not None:
+    recipient = message.recipient
+    # "all" is harmony's broadcast: not written in the header, yet (as in harmony) still a call.
+    if recipient is not None and recipient != _BROADCAST:
         pieces.append(f" to={recipient}")
     if message.channel is not None:
         pieces += [SpecialToken.CHANNEL, str(message.channel)]
@@ -147,13 +164,6 @@ def _message_pieces(message: Message, has_function_tools: bool) -> list[Piece]:
     is_call = author.role is Role.ASSISTANT and recipient is not None
     pieces.append(SpecialToken.CALL if is_call else SpecialToken.END)
     return pieces
-
-
-def _recipient(message: Message) -> str | None:
-    # "all" is harmony's explicit broadcast, written as no recipient at all.
-    if message.recipient is None or message.recipient == "all":
-        return None
-    return str(message.recipient)
 
 
 def _content_type_pieces(content_type: str) -> list[Piece]:

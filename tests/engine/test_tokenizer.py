@@ -123,8 +123,38 @@ def test_every_id_above_the_text_vocabulary_is_a_named_or_reserved_special() -> 
     assert tok.decode([200000]) == "<|reserved_200000|>"
     assert tok.decode([200013]) == "<|reserved_200013|>"
     assert tok.decode([201087]) == "<|reserved_201087|>"
-    assert tok.decode([200018]) == "<|endofprompt|>"
-    assert len(set(tok.special_tokens.values())) == len(tok.special_tokens)
+    # Every id has one name when decoding; only 200018 has a second one (see the next test).
+    names_by_id: dict[int, list[str]] = {}
+    for name, token_id in tok.special_tokens.items():
+        names_by_id.setdefault(token_id, []).append(name)
+    assert {i: n for i, n in names_by_id.items() if len(n) > 1} == {
+        200018: ["<|endofprompt|>", "<|reserved_200018|>"]
+    }
+
+
+@pytest.mark.parametrize("route", ["tokenizer.json", "tiktoken"])
+def test_id_200018_has_both_names_and_decodes_as_harmony_does(
+    both_routes: tuple[HarmonyTokenizer, ...], route: str
+) -> None:
+    # harmony and tiktoken accept <|reserved_200018|>; gpt-oss's tokenizer.json and o200k_base
+    # call the id <|endofprompt|>. Decoding follows openai-harmony (checked against it in
+    # tests/engine/harmony/test_golden_real_vocab.py).
+    tok = both_routes[0 if route == "tokenizer.json" else 1]
+    text = "a<|reserved_200018|>b<|endofprompt|>c<|end|>"
+    assert tok.encode(text, allowed_special="all") == [
+        *tok.encode_ordinary("a"),
+        200018,
+        *tok.encode_ordinary("b"),
+        200018,
+        *tok.encode_ordinary("c"),
+        200007,
+    ]
+    assert tok.encode(text) == tok.encode_ordinary(text)
+    only_alias = tok.encode(text, allowed_special={"<|endofprompt|>"})
+    assert only_alias.count(200018) == 1 and 200007 not in only_alias
+    assert tok.encode("<|endofprompt|><|endofprompt|>", allowed_special="all") == [200018] * 2
+    assert tok.decode([200018]) == "<|reserved_200018|>"
+    assert tok.is_special(200018) and tok.token_bytes(200018) is None
 
 
 def test_special_token_text_is_plain_text_unless_allowed() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,6 +20,7 @@ from engine.harmony import (
     SystemContent,
     TextContent,
     ToolDescription,
+    ToolNamespace,
     browser_namespace,
     drop_earlier_turns_analysis,
     python_namespace,
@@ -27,7 +29,7 @@ from engine.harmony import (
     render_message,
     schema_to_typescript,
 )
-from engine.harmony.schema_ts import render_function_type
+from engine.harmony.schema_ts import render_function_type, render_namespace
 from engine.testing.synthetic_tokenizer import synthetic_tokenizer
 from engine.tokenizer import SpecialToken
 
@@ -114,13 +116,28 @@ FUNCTIONS_WITH_PARAMETERS = (
 )
 
 
-def _completion(*messages: Message, auto_drop_analysis: bool = True) -> Rendering:
-    return render_for_completion(
-        Conversation.from_messages(messages), auto_drop_analysis=auto_drop_analysis
-    )
+@dataclass(frozen=True)
+class GoldenCase:
+    """The conversation behind a golden file and how harmony's test rendered it (also used by
+    test_golden_real_vocab.py to render it with openai-harmony itself)."""
+
+    conversation: Conversation
+    for_completion: bool = True  # render_conversation_for_completion, else render_conversation
+    auto_drop_analysis: bool = True
+
+    def render(self) -> Rendering:
+        if self.for_completion:
+            return render_for_completion(
+                self.conversation, auto_drop_analysis=self.auto_drop_analysis
+            )
+        return render_conversation(self.conversation, auto_drop_analysis=self.auto_drop_analysis)
 
 
-def _effort_convo(effort: ReasoningEffort, *, instructions: bool) -> Rendering:
+def _completion(*messages: Message, auto_drop_analysis: bool = True) -> GoldenCase:
+    return GoldenCase(Conversation.from_messages(messages), True, auto_drop_analysis)
+
+
+def _effort_convo(effort: ReasoningEffort, *, instructions: bool) -> GoldenCase:
     developer = [Message.developer(DeveloperContent(instructions=ROBOT))] if instructions else []
     return _completion(
         Message.system(SystemContent(reasoning_effort=effort)),
@@ -129,7 +146,7 @@ def _effort_convo(effort: ReasoningEffort, *, instructions: bool) -> Rendering:
     )
 
 
-def _two_plus_two_with_analysis(*, auto_drop_analysis: bool) -> Rendering:
+def _two_plus_two_with_analysis(*, auto_drop_analysis: bool) -> GoldenCase:
     return _completion(
         Message.user("What is 2 + 2?"),
         Message.assistant(
@@ -141,7 +158,7 @@ def _two_plus_two_with_analysis(*, auto_drop_analysis: bool) -> Rendering:
     )
 
 
-def _ongoing_tool_chain() -> Rendering:
+def _ongoing_tool_chain() -> GoldenCase:
     return _completion(
         Message.user("What is the weather in SF?"),
         Message.assistant(
@@ -158,7 +175,7 @@ def _ongoing_tool_chain() -> Rendering:
     )
 
 
-def _keep_analysis_between_finals() -> Rendering:
+def _keep_analysis_between_finals() -> GoldenCase:
     conversation = Conversation.from_messages(
         [
             Message.user("What is 2 + 2?"),
@@ -168,7 +185,7 @@ def _keep_analysis_between_finals() -> Rendering:
             Message.assistant("8"),
         ]
     )
-    return render_conversation(conversation, auto_drop_analysis=True)
+    return GoldenCase(conversation, for_completion=False, auto_drop_analysis=True)
 
 
 def _reasoning_system(
@@ -176,7 +193,7 @@ def _reasoning_system(
     user: str,
     knowledge_cutoff: str = "2024-06",
     conversation_start_date: str | None = None,
-) -> Rendering:
+) -> GoldenCase:
     content = SystemContent(
         reasoning_effort=effort,
         required_channels=REASONING_CHANNELS,
@@ -186,7 +203,7 @@ def _reasoning_system(
     return _completion(Message.system(content), Message.user(user))
 
 
-GOLDEN_TEXT_CASES: dict[str, Callable[[], Rendering]] = {
+GOLDEN_TEXT_CASES: dict[str, Callable[[], GoldenCase]] = {
     "test_simple_convo.txt": lambda: _completion(Message.system(), Message.user("What is 2 + 2?")),
     "test_no_tools.txt": lambda: _completion(
         Message.system(SystemContent(conversation_start_date=DATE))
@@ -243,8 +260,8 @@ for _effort in ReasoningEffort:
 
 # Golden files that are not text renderings, and where they are tested instead.
 NOT_RENDERINGS = {
-    "test_simple_reasoning_response.txt": "token ids of the real vocabulary: test_parser.py",
-    "test_simple_tool_call.txt": "token ids of the real vocabulary: test_parser.py",
+    "test_simple_reasoning_response.txt": "token ids: test_golden_real_vocab.py",
+    "test_simple_tool_call.txt": "token ids: test_golden_real_vocab.py",
     "test_streamable_parser.txt": "parser input: test_parser.py",
     "test_tool_response_parsing.txt": "parser input: test_parser.py",
 }
@@ -265,7 +282,7 @@ def _diff(expected: str, actual: str) -> str:
 @pytest.mark.parametrize("name", sorted(GOLDEN_TEXT_CASES))
 def test_rendering_matches_harmony_golden_file(name: str) -> None:
     expected = read_golden(name)
-    rendering = GOLDEN_TEXT_CASES[name]()
+    rendering = GOLDEN_TEXT_CASES[name]().render()
     if rendering.text != expected:
         pytest.fail(
             f"{name} differs\n--- expected\n{expected}\n--- actual\n{rendering.text}\n"
@@ -288,7 +305,7 @@ def test_rendering_matches_harmony_golden_file(name: str) -> None:
 
 
 def test_completion_prompt_ends_with_start_and_role() -> None:
-    ids = _completion(Message.user("hi")).token_ids(synthetic_tokenizer())
+    ids = _completion(Message.user("hi")).render().token_ids(synthetic_tokenizer())
     assert ids[-2] == SpecialToken.START
     assert synthetic_tokenizer().decode(ids[-1:]) == "assistant"
 
@@ -308,9 +325,13 @@ def test_constrained_content_type_is_space_special_then_text() -> None:
     assert pieces[-1] == SpecialToken.CALL
 
 
-def test_recipient_all_is_a_broadcast_not_a_call() -> None:
+def test_recipient_all_is_not_written_yet_the_message_is_a_call() -> None:
+    # openai-harmony's rendering: "all" is left out of the header, but any recipient ends a
+    # message from the assistant with <|call|>.
     text = render_message(Message.assistant("hi", recipient="all")).text
-    assert text == "<|start|>assistant<|channel|>final<|message|>hi<|end|>"
+    assert text == "<|start|>assistant<|channel|>final<|message|>hi<|call|>"
+    empty = render_message(Message.assistant("hi", channel=None, recipient="")).text
+    assert empty == "<|start|>assistant to=<|message|>hi<|call|>"
 
 
 def test_author_name_follows_role() -> None:
@@ -374,27 +395,37 @@ def test_no_drop_without_final_answer() -> None:
 # -- JSON schema to TypeScript, beyond what the golden files cover ----------------------------
 
 
-def test_function_without_properties_takes_no_arguments() -> None:
-    for params in (None, {"type": "object"}, {"type": "object", "properties": {}}):
+def test_only_a_missing_schema_means_no_arguments() -> None:
+    assert render_function_type(ToolDescription("ping", "Ping.")) == "type ping = () => any;"
+    for params in ({"type": "object"}, {"type": "object", "properties": {}}):
         tool = ToolDescription("ping", "Ping.", params)
-        assert render_function_type(tool) == "type ping = () => any;"
+        assert render_function_type(tool) == "type ping = (_: {\n}) => any;"
+    assert render_function_type(ToolDescription("ping", "", {})) == "type ping = (_: any) => any;"
 
 
-def test_scalar_types_and_unions() -> None:
+def test_what_harmony_does_not_know_is_any() -> None:
     assert schema_to_typescript({"type": "integer"}) == "number"
     assert schema_to_typescript({"type": ["integer", "null"]}) == "number | null"
     assert schema_to_typescript({"type": "array"}) == "Array<any>"
     assert schema_to_typescript({"type": "array", "items": {"type": "boolean"}}) == "boolean[]"
-    assert schema_to_typescript({"anyOf": [{"type": "string"}, {"type": "null"}]}) == (
-        "string | null"
-    )
-    assert schema_to_typescript({"enum": [1, "a"]}) == '1 | "a"'
-    assert schema_to_typescript({"const": "x"}) == '"x"'
-    assert schema_to_typescript({"$ref": "#/defs/x"}) == "any"
-    assert schema_to_typescript("not a schema") == "any"
+    # An array of a union is written without parentheses, as harmony does.
+    union_items = {"type": "array", "items": {"type": ["string", "null"]}}
+    assert schema_to_typescript(union_items) == "string | null[]"
+    for unknown in (
+        {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        {"allOf": [{"type": "string"}]},
+        {"enum": [1, "a"]},
+        {"const": "x"},
+        {"type": "null"},
+        {"$ref": "#/defs/x"},
+        {},
+        "not a schema",
+    ):
+        assert schema_to_typescript(unknown) == "any", unknown
+    assert schema_to_typescript({"type": "string", "anyOf": [{"type": "null"}]}) == "string"
 
 
-def test_nested_object_and_defaults() -> None:
+def test_nested_object_description_is_said_twice_and_defaults_are_serde_json() -> None:
     schema = {
         "type": "object",
         "properties": {
@@ -406,32 +437,70 @@ def test_nested_object_and_defaults() -> None:
             },
             "units": {"type": "string", "default": "metric"},
             "count": {"type": "integer", "default": 3},
+            "ratio": {"type": "number", "default": 1e20},
             "tags": {"type": "array", "items": {"type": "string"}, "default": ["a", "b"]},
         },
     }
     assert schema_to_typescript(schema) == (
         "{\n"
         "// A place.\n"
-        "// Any place.\n"
-        "where?: {\n"
+        "Any place.\n"
+        "where?:     // A place.\n"
+        "Any place.\n"
+        "{\n"
         "    city: string,\n"
         "    zoom?: number,\n"
         "    },\n"
         'units?: string, // default: "metric"\n'
         "count?: number, // default: 3\n"
+        "ratio?: number, // default: 1e20\n"
         'tags?: string[], // default: ["a","b"]\n'
         "}"
     )
 
 
-def test_one_of_property_description_equal_to_first_variant_is_said_once() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "x": {
-                "description": "same",
-                "oneOf": [{"type": "string", "description": "same"}, {"type": "number"}],
-            }
-        },
-    }
-    assert schema_to_typescript(schema) == "{\nx?:\n | string // same\n | number\n,\n}"
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e20, "1e20"),
+        (1e15, "1000000000000000.0"),
+        (1e16, "1e16"),
+        (0.1, "0.1"),
+        (1e-5, "0.00001"),
+        (1e-6, "1e-6"),
+        (-0.0, "-0.0"),
+        (3.0, "3.0"),
+        (2**63 - 1, "9223372036854775807"),
+        (2**64 - 1, "18446744073709551615"),
+        (2**64, "1.8446744073709552e19"),
+        (-(2**63) - 1, "-9.223372036854776e18"),
+        # serde_json (without float_roundtrip) reads this one ulp off, and harmony prints that.
+        (-3.0083435527023166e-13, "-3.008343552702317e-13"),
+        ({"a": [1, None, True, "é\n"]}, '{"a":[1,null,true,"é\\n"]}'),
+    ],
+)
+def test_defaults_print_as_harmony_prints_them(value: object, text: str) -> None:
+    schema = {"type": "object", "properties": {"x": {"default": value}}}
+    assert schema_to_typescript(schema) == f"{{\nx?: any, // default: {text}\n}}"
+
+
+def test_one_of_description_rules_follow_harmony() -> None:
+    # Equal to the first variant's: said nowhere. Different: said above, first variant silent.
+    def render(description: str) -> str:
+        variants = [{"type": "string", "description": "same"}, {"type": "number"}]
+        schema = {"description": description, "oneOf": variants}
+        return schema_to_typescript({"type": "object", "properties": {"x": schema}})
+
+    assert render("same") == "{\nx?:\n | string\n | number\n,\n}"
+    assert render("other") == "{\n// other\nx?:\n | string\n | number\n,\n}"
+
+
+def test_description_lines_split_as_rust_str_lines() -> None:
+    # \r\n ends a line, a lone \r does not; a namespace without tools keeps its prose as lines.
+    tool = ToolDescription("t", "x\r\ny\r", None)
+    namespace = ToolNamespace("x", "a\r\n\r\nb\r", (tool,))
+    assert render_namespace(namespace) == (
+        "## x\n\n// a\n// \n// b\r\nnamespace x {\n\n// x\n// y\r\ntype t = () => any;\n\n"
+        "} // namespace x"
+    )
+    assert render_namespace(ToolNamespace("x", "a\r\nb\n\n")) == "## x\n\na\nb\n"
