@@ -243,10 +243,10 @@ class EngineWorker(QObject):
                 call = session.pending_tool_call
                 if finished.reason != "tool_call" or call is None or request.cancel.is_set():
                     break
-                stream.record_tool_result(call, NO_TOOLS_RESULT)
-                finished = stream.consume(
-                    session.submit_tool_result(call, NO_TOOLS_RESULT, request.cancel)
-                )
+                # A malformed call gets back what to fix; a well-formed one, that no tools run here.
+                reply = call.error_result() or NO_TOOLS_RESULT
+                stream.record_tool_result(call, reply)
+                finished = stream.consume(session.submit_tool_result(call, reply, request.cancel))
             status = "cancelled" if finished.reason == "cancel" else "complete"
             stats = stats_record(
                 finished.stats,

@@ -7,6 +7,7 @@ Every turn ends with exactly one TurnFinished, also when it is cancelled or runs
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -40,17 +41,27 @@ class ChannelDelta:
 @dataclass(frozen=True)
 class ToolCallRequested:
     """The model called a tool; the turn ends with reason "tool_call" and continues when the
-    caller passes this object and the tool's output to `ChatSession.submit_tool_result`."""
+    caller passes this object and the tool's output to `ChatSession.submit_tool_result`.
+
+    Calls come on any channel (gpt-oss often calls from `analysis`). When `problem` is set the
+    call cannot run as written (no such tool, arguments that are not JSON): answer it with
+    `error_result()`, which tells the model what to fix."""
 
     recipient: str  # as the model wrote it, e.g. "functions.get_weather"
     arguments_json: str  # the raw argument text (JSON when the model follows the schema)
     arguments: Any = field(default=None, compare=False)  # parsed JSON, or None if unparseable
     channel: str = "commentary"
+    content_type: str | None = field(default=None, compare=False)  # e.g. "<|constrain|>json"
+    problem: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
         """The function name without the "functions." namespace."""
         return self.recipient.removeprefix("functions.")
+
+    def error_result(self) -> str | None:
+        """The tool result that reports `problem` to the model, or None if there is none."""
+        return None if self.problem is None else json.dumps({"error": self.problem})
 
 
 @dataclass(frozen=True)

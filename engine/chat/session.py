@@ -11,7 +11,6 @@ thread that owns MLX.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import replace
@@ -21,6 +20,7 @@ from engine.chat.budget import ReasoningBudget
 from engine.chat.context import DEFAULT_MAX_SNAPSHOTS, CachedContext
 from engine.chat.events import ChatEvent, ToolCallRequested
 from engine.chat.prompt import Prompt, build_prompt, last_user_index
+from engine.chat.tool_calls import ToolCatalog, tool_call
 from engine.chat.turn import Run, RunLimits
 from engine.errors import ContextOverflowError
 from engine.generate import DEFAULT_PREFILL_STEP
@@ -138,11 +138,8 @@ class ChatSession:
         last = self._messages[-1]
         if last.role is not Role.ASSISTANT or last.recipient is None:
             return None
-        try:
-            arguments = json.loads(last.text) if last.text.strip() else None
-        except ValueError:
-            arguments = None
-        return ToolCallRequested(last.recipient, last.text, arguments, last.channel or "")
+        channel = last.channel or ""
+        return tool_call(last.recipient, last.text, channel, last.content_type, self._catalog())
 
     @property
     def cached_tokens(self) -> tuple[int, ...]:
@@ -221,7 +218,7 @@ class ChatSession:
             loop=self._budget,
         )
         self._context.start(self._sampler or make_sampler(self._sampling))
-        run = Run(self._context, self._tokenizer, prompt, limits, cancel)
+        run = Run(self._context, self._tokenizer, prompt, limits, cancel, self._catalog())
         try:
             yield from run.events()
         finally:
@@ -233,6 +230,9 @@ class ChatSession:
     def _check_idle(self) -> None:
         if self._running:
             raise RuntimeError("a turn is still running: finish or close its iterator first")
+
+    def _catalog(self) -> ToolCatalog:
+        return ToolCatalog.of(self._system, self._tools)
 
     def _conversation(self, messages: Sequence[Message]) -> Conversation:
         system = Message.system(replace(self._system, reasoning_effort=self._effort))

@@ -10,6 +10,11 @@ Fallbacks, so the user always gets an answer or a clear ending:
   of the conversation, so the turn ends there ("stop") and that message is not kept;
 - anything else malformed is the parser's business (it never raises, and routes unlabelled text
   to analysis); sampling ends at the token limits with TurnFinished("length").
+
+Tool calls are routed by their recipient on any channel (gpt-oss sends many from `analysis`):
+a complete assistant message with a recipient ends the turn as a call, whether `<|call|>`,
+`<|end|>` or `<|return|>` closed it, and text the model writes after it is never sampled. A call
+that cannot run as written still ends the turn as a call, with a `problem` for the model.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from engine.chat.events import (
     TurnStats,
 )
 from engine.chat.prompt import TERMINAL_TOKENS, Prompt, final_header_ids
+from engine.chat.tool_calls import ToolCatalog, tool_call
 from engine.harmony import (
     Author,
     Channel,
@@ -73,12 +79,14 @@ class Run:
         prompt: Prompt,
         limits: RunLimits,
         cancel: threading.Event,
+        tools: ToolCatalog | None = None,
     ) -> None:
         self._ctx = context
         self._tokenizer = tokenizer
         self._prompt = prompt
         self._limits = limits
         self._cancel = cancel
+        self._tools = tools or ToolCatalog()
         self._parser = HarmonyStreamParser(tokenizer)
         self._guard = LoopGuard.from_budget(limits.loop)
         self.messages: list[Message] = []
@@ -221,8 +229,8 @@ class Run:
                 if e.complete or e.text:
                     self.messages.append(_history_message(e))
             elif isinstance(e, ToolCall):
-                call = ToolCallRequested(
-                    e.recipient, e.arguments_json_text, e.arguments, e.channel.value
+                call = tool_call(
+                    e.recipient, e.arguments_json_text, e.channel.value, e.content_type, self._tools
                 )
                 self.tool_call = call
                 out.append(call)

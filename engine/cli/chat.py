@@ -115,7 +115,8 @@ class ChatRepl:
                     if call is None or replies == MAX_TOOL_REPLIES:
                         break
                     replies += 1
-                    events = self.session.submit_tool_result(call, NO_TOOLS_RESULT, self.cancel)
+                    result = call.error_result() or NO_TOOLS_RESULT
+                    events = self.session.submit_tool_result(call, result, self.cancel)
                     finished = self._show(events)
         except EngineError as e:
             self._printer.note(f"error: {e}")

@@ -1,23 +1,33 @@
 """Streaming parser for harmony output: token ids in, events out.
 
 `HarmonyStreamParser.feed(token_id)` returns the events that token completes; `finish(reason)`
-closes the stream. Special tokens are structure only and never reach `TextDelta` text. The parser
-tolerates malformed output and never raises on it:
+closes the stream. On every stream that OpenAI's `StreamableParser(encoding, role, strict=False)`
+accepts, the messages (role, author name, channel, recipient, content type, text) are the same as
+its messages; tests/engine/harmony/test_parser_oracle.py checks this against the library and lists
+where we deliberately differ. Harmony's reading of a header, which we follow:
 
-- A channel other than analysis/commentary/final, or none at all, is routed to `analysis`, so
-  unlabelled text is never shown as the answer; `raw_channel` keeps what the model wrote.
-- A header that never reaches `<|message|>` (text straight after `<|start|>assistant`) becomes
-  content: when an end token arrives, or once it exceeds `max_header_tokens`, after which its
-  text streams as deltas.
-- Text outside any message opens an implicit assistant message. `<|start|>` or `<|channel|>`
-  inside a message closes it as incomplete and begins the next header (the model skipped
-  `<|end|>`). Stray `<|message|>` and `<|constrain|>`, reserved and unknown ids are ignored.
-- `<|return|>` and `<|call|>` end the message and report `Stopped`; tokens after a stop are
-  parsed as further messages (as in a recorded transcript). `<|endoftext|>` stops with "end".
+- The header is text, `<|channel|>` and `<|constrain|>` spelled out. `<|channel|>` takes the name
+  after it, up to any Unicode whitespace or `<`. The rest is trimmed, a space is put before
+  `<|constrain|>`, and it splits into words at ASCII whitespace.
+- After `<|start|>` the first word is the role; an unknown word names a tool (`functions.x`).
+  A word equal to the role is dropped. The last word is the recipient if it starts with `to=` or
+  stands alone (`to=all` and an empty `to=` included), else the content type, with the word
+  before it the recipient.
+- The first message's header, when an end token comes before `<|message|>`, is content: the
+  channel taken out, a leading role word dropped, ASCII whitespace runs made single spaces.
+
+Where harmony raises, drops a message or writes special-token text, we recover and never raise:
+text outside a message opens an assistant message; `<|start|>` or `<|channel|>` in a message
+closes it (incomplete) and begins the next header; `<|endoftext|>` ends like `<|end|>`; other
+special tokens in text are ignored; every header that ends without `<|message|>`, or runs past
+`max_header_tokens`, is content; an unparsable header keeps what it can (`to=` words are
+recipients, `<|constrain|> json` is one content type).
 
 Events per message: `MessageStarted`, `TextDelta`s, `MessageDone`; a complete assistant message
-with a recipient (however it ended) is then reported as a `ToolCall`. A message cut short (stream
-end, `<|start|>` or `<|channel|>` before its end token) is `complete=False` and never a tool call.
+with a recipient, on any channel and however it ended, is then reported as a `ToolCall`. A message
+cut short (stream end, `<|start|>`/`<|channel|>` before its end token, no `<|message|>`) is
+`complete=False` and never a tool call. `<|return|>` and `<|call|>` report `Stopped`; tokens
+after a stop are parsed as further messages (as in a recorded transcript).
 """
 
 from __future__ import annotations
@@ -37,14 +47,23 @@ StopReason: TypeAlias = Literal["return", "call", "length", "cancel", "end"]
 
 DEFAULT_MAX_HEADER_TOKENS = 64
 _KNOWN_CHANNELS = frozenset(c.value for c in Channel)
+_ROLE_NAMES = frozenset(r.value for r in Role)
 _END_TOKENS: dict[int, StopReason | None] = {
     SpecialToken.END: None,
     SpecialToken.RETURN: "return",
     SpecialToken.CALL: "call",
     SpecialToken.ENDOFTEXT: "end",
 }
-_FIRST_WORD = re.compile(rb"\S*")
-_ROLE_NAMES = frozenset(r.value for r in Role)
+_CHANNEL = SpecialToken.CHANNEL.text
+_CONSTRAIN = SpecialToken.CONSTRAIN.text
+# Harmony is Rust: `trim` and the end of a channel name use Unicode White_Space, which (unlike
+# str.isspace) excludes \x1c-\x1f; word splitting uses ASCII whitespace, which excludes \x0b.
+_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+_WHITESPACE += "\u2028\u2029\u202f\u205f\u3000"
+_ASCII_WHITESPACE = " \t\n\x0c\r"
+_ASCII_RUN = re.compile(f"[{_ASCII_WHITESPACE}]+")
+_CHANNEL_END = re.compile(f"[{_WHITESPACE}<]")
+_NON_WHITESPACE_RUN = re.compile(f"([^{_WHITESPACE}]+)")
 
 
 class TokenDecoder(Protocol):
@@ -56,11 +75,11 @@ class TokenDecoder(Protocol):
 @dataclass(frozen=True, slots=True)
 class MessageStarted:
     role: Role
-    channel: Channel
+    channel: Channel  # unknown or missing channels read as analysis, never as the answer
     recipient: str | None
     content_type: str | None
     author_name: str | None = None
-    raw_channel: str | None = None
+    raw_channel: str | None = None  # the channel as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +118,6 @@ class Stopped:
 Event: TypeAlias = MessageStarted | TextDelta | MessageDone | ToolCall | Stopped
 
 
-class _State(Enum):
-    EXPECT_START = auto()
-    HEADER = auto()
-    CONTENT = auto()
-
-
 class _RoleSource(Enum):
     GIVEN = auto()  # the prompt ended with <|start|>{role}
     FIRST_WORD = auto()  # after <|start|>: the first header word names the author
@@ -115,10 +128,7 @@ class _RoleSource(Enum):
 class _Header:
     source: _RoleSource
     role: Role | None
-    # (marker, bytes after it): marker None for the text before any <|channel|>/<|constrain|>.
-    segments: list[tuple[SpecialToken | None, bytearray]] = field(
-        default_factory=lambda: [(None, bytearray())]
-    )
+    data: bytearray = field(default_factory=bytearray)  # markers spelled out, as harmony reads
     n_tokens: int = 0
 
 
@@ -127,18 +137,40 @@ class _ParsedHeader:
     role: Role
     author_name: str | None
     raw_channel: str | None
-    recipient: str | None
-    content_type: str | None
-    leftover: bytes  # header text that is really content (when <|message|> never came)
+    recipient: str | None = None
+    content_type: str | None = None
+
+
+def _decoder() -> codecs.IncrementalDecoder:
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
+class _SpaceCollapser:
+    """Streams harmony's text for a header read as content: ASCII whitespace runs become one
+    space, and whitespace at the end is held back until text follows (harmony trims it)."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        out = []
+        for part in _NON_WHITESPACE_RUN.split(text):
+            if not part:
+                continue
+            if part[0] in _WHITESPACE:
+                self._held += part
+            else:
+                out += [_ASCII_RUN.sub(" ", self._held), part]
+                self._held = ""
+        return "".join(out)
 
 
 @dataclass
 class _OpenMessage:
     header: _ParsedHeader
     channel: Channel
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
-    )
+    decoder: codecs.IncrementalDecoder = field(default_factory=_decoder)
+    collapser: _SpaceCollapser | None = None  # set for a header read as content
     parts: list[str] = field(default_factory=list)
 
 
@@ -159,8 +191,7 @@ class HarmonyStreamParser:
 
     def _reset(self) -> None:
         self._header: _Header | None = None
-        self._message: _OpenMessage | None = None
-        self._state = _State.EXPECT_START
+        self._message: _OpenMessage | None = None  # neither: between messages
         self._stopped = False
         if self._initial_role is not None:
             self._begin_header(_RoleSource.GIVEN, self._initial_role)
@@ -187,90 +218,115 @@ class HarmonyStreamParser:
         """End of stream: close any open message as incomplete and report `Stopped(reason)`,
         unless the stream already stopped on its last token. The parser is then reset."""
         events: list[Event] = []
-        self._close_open(events, complete=False)
+        self._end_header(events, keep_blank=False)
+        self._close(events, complete=False)
         if not self._stopped:
             events.append(Stopped(reason))
         self._reset()
         return events
 
     def _on_special(self, token_id: int, events: list[Event]) -> None:
+        in_content = self._message is not None
         if token_id == SpecialToken.START:
-            self._close_open(events, complete=False)
+            self._end_header(events, keep_blank=False)
+            self._close(events, complete=False)
             self._begin_header(_RoleSource.FIRST_WORD, None)
-        elif token_id in (SpecialToken.CHANNEL, SpecialToken.CONSTRAIN):
-            if self._state is _State.EXPECT_START:
-                self._begin_header(_RoleSource.IMPLICIT, None)
-            elif self._message is not None and token_id == SpecialToken.CHANNEL:
+        elif token_id in (SpecialToken.CHANNEL, SpecialToken.CONSTRAIN, SpecialToken.MESSAGE):
+            if self._message is not None:
+                if token_id != SpecialToken.CHANNEL:
+                    return  # stray <|message|>/<|constrain|>: harmony would write their text
                 # Content never holds <|channel|>: the model skipped `<|end|><|start|>role`.
                 role = self._message.header.role
-                self._close_open(events, complete=False)
+                self._close(events, complete=False)
                 self._begin_header(_RoleSource.GIVEN, role)
-            if self._header is not None:
-                self._header.segments.append((SpecialToken(token_id), bytearray()))
-                self._count_header_token(events)
-        elif token_id == SpecialToken.MESSAGE:
-            if self._state is _State.EXPECT_START:
+            elif self._header is None:
                 self._begin_header(_RoleSource.IMPLICIT, None)
-            if self._header is not None:
-                self._open(_parse_header(self._header, leftover_is_content=False), events)
+            header = self._header
+            assert header is not None
+            if token_id == SpecialToken.MESSAGE:
+                self._open(_parse_header(header), events)
+            else:
+                self._add_to_header(SpecialToken(token_id).text.encode(), events)
         elif token_id in _END_TOKENS:
-            self._close_open(events, complete=True)
+            self._end_header(events, keep_blank=True)
+            self._close(events, complete=in_content)
             reason = _END_TOKENS[token_id]
             if reason is not None:
                 events.append(Stopped(reason))
                 self._stopped = True
 
     def _on_text(self, data: bytes, events: list[Event]) -> None:
-        if self._state is _State.EXPECT_START:
+        if self._header is None and self._message is None:
             self._begin_header(_RoleSource.IMPLICIT, None)
         if self._header is not None:
-            self._header.segments[-1][1].extend(data)
-            self._count_header_token(events)
+            self._add_to_header(data, events)
         elif self._message is not None:
             self._emit_text(self._message.decoder.decode(data), events)
 
     def _begin_header(self, source: _RoleSource, role: Role | None) -> None:
         self._header = _Header(source, role)
         self._message = None
-        self._state = _State.HEADER
 
-    def _count_header_token(self, events: list[Event]) -> None:
+    def _add_to_header(self, data: bytes, events: list[Event]) -> None:
         assert self._header is not None
+        self._header.data += data
         self._header.n_tokens += 1
         if self._header.n_tokens > self._max_header_tokens:
-            self._open(_parse_header(self._header, leftover_is_content=True), events)
+            self._open_header_as_content(events)
 
-    def _open(self, header: _ParsedHeader, events: list[Event]) -> None:
+    def _end_header(self, events: list[Event], *, keep_blank: bool) -> None:
+        """A header that never reached <|message|> is content. At an end token any header
+        counts, as in harmony; otherwise only one with text or a channel."""
+        header = self._header
+        if header is None:
+            return
+        parsed, content = _header_as_content(bytes(header.data).decode(errors="replace"), header)
+        if header.n_tokens and (keep_blank or content.strip(_WHITESPACE) or parsed.raw_channel):
+            self._open_header_as_content(events)
+        else:
+            self._header = None
+
+    def _open_header_as_content(self, events: list[Event]) -> None:
+        assert self._header is not None
+        decoder = _decoder()  # keeps a character split at the header's end for the content
+        header, content = _header_as_content(decoder.decode(self._header.data), self._header)
+        self._open(header, events, decoder, _SpaceCollapser())
+        self._emit_text(content, events)
+
+    def _open(
+        self,
+        header: _ParsedHeader,
+        events: list[Event],
+        decoder: codecs.IncrementalDecoder | None = None,
+        collapser: _SpaceCollapser | None = None,
+    ) -> None:
         raw = header.raw_channel
         channel = Channel(raw) if raw in _KNOWN_CHANNELS else Channel.ANALYSIS
-        message = _OpenMessage(header, channel)
-        self._header, self._message, self._state = None, message, _State.CONTENT
+        message = _OpenMessage(header, channel, decoder or _decoder(), collapser)
+        self._header, self._message = None, message
         events.append(
             MessageStarted(
                 header.role, channel, header.recipient, header.content_type, header.author_name, raw
             )
         )
-        if header.leftover:
-            self._emit_text(message.decoder.decode(header.leftover), events)
 
     def _emit_text(self, text: str, events: list[Event]) -> None:
-        if text and self._message is not None:
-            self._message.parts.append(text)
-            events.append(TextDelta(self._message.channel, text, self._message.header.recipient))
+        message = self._message
+        if message is None:
+            return
+        if message.collapser is not None:
+            text = message.collapser.feed(text)
+        if text:
+            message.parts.append(text)
+            events.append(TextDelta(message.channel, text, message.header.recipient))
 
-    def _close_open(self, events: list[Event], *, complete: bool) -> None:
-        """Close the open message, or a header that never reached <|message|> if it holds
-        anything beyond the role."""
-        if self._header is not None:
-            parsed = _parse_header(self._header, leftover_is_content=True)
-            if parsed.leftover.strip() or parsed.raw_channel or parsed.content_type:
-                self._open(parsed, events)
-                complete = False
+    def _close(self, events: list[Event], *, complete: bool) -> None:
         message = self._message
         if message is not None:
             self._emit_text(message.decoder.decode(b"", final=True), events)
             header = message.header
             text = "".join(message.parts)
+            complete = complete and message.collapser is None
             events.append(
                 MessageDone(
                     header.role,
@@ -285,7 +341,7 @@ class HarmonyStreamParser:
             )
             if complete and header.role is Role.ASSISTANT and header.recipient is not None:
                 events.append(_tool_call(message, text))
-        self._header, self._message, self._state = None, None, _State.EXPECT_START
+        self._header, self._message = None, None
 
 
 def _tool_call(message: _OpenMessage, text: str) -> ToolCall:
@@ -298,71 +354,102 @@ def _tool_call(message: _OpenMessage, text: str) -> ToolCall:
     return ToolCall(header.recipient, text, arguments, message.channel, header.content_type)
 
 
-def _parse_header(header: _Header, *, leftover_is_content: bool) -> _ParsedHeader:
-    """Read role, channel, recipient and content type from the header's segments.
-
-    `<|channel|>` and `<|constrain|>` take the word right after them. With
-    `leftover_is_content` (no <|message|> came), the rest is content; otherwise the remaining
-    words are `to=recipient` and a content type, and extra words are ignored.
-    """
-    raw_channel: str | None = None
-    content_type: str | None = None
-    rest: list[bytes] = []
-    for marker, data in header.segments:
-        if marker is None:
-            rest.append(bytes(data))
-            continue
-        word = _leading_word(data)
-        rest.append(bytes(data[len(word) :]))
-        if marker == SpecialToken.CHANNEL and word and raw_channel is None:
-            raw_channel = _text(word)
-        elif marker == SpecialToken.CONSTRAIN:
-            content_type = SpecialToken.CONSTRAIN.text + _text(word)
-    role, author_name, rest[0] = _read_role(header, rest[0])
-    if leftover_is_content:
-        leftover = b"".join(rest).lstrip()
-        return _ParsedHeader(role, author_name, raw_channel, None, content_type, leftover)
-    recipient: str | None = None
-    bare: list[str] = []
-    for word in b" ".join(rest).split():
-        if word.startswith(b"to=") and recipient is None:
-            recipient = _text(word[3:]) or None
-        elif not word.startswith(b"to="):
-            bare.append(_text(word))
-    if bare and content_type is None:
-        content_type = bare.pop()
-    if bare and recipient is None:
-        recipient = bare.pop()
-    if recipient == "all":
-        recipient = None
-    return _ParsedHeader(role, author_name, raw_channel, recipient, content_type, b"")
+# -- reading a header, as harmony does ------------------------------------------------------
 
 
-def _read_role(header: _Header, text: bytes) -> tuple[Role, str | None, bytes]:
-    """(role, author name, remaining text) from the header's first text segment."""
-    stripped = text.lstrip()
-    word = _leading_word(stripped)
-    after = stripped[len(word) :]
-    word_text = _text(word)
-    role_name, _, author_name = word_text.partition(":")
+def _take_channel(text: str) -> tuple[str | None, str]:
+    """The channel name and the header without `<|channel|>name`. Harmony reads one marker and
+    raises on an empty name; we take out every marker and keep the first name."""
+    channel = None
+    while (at := text.find(_CHANNEL)) >= 0:
+        after = text[at + len(_CHANNEL) :]
+        end = _CHANNEL_END.search(after)
+        name = after[: end.start()] if end else after
+        channel = channel or name or None
+        text = text[:at] + after[len(name) :]
+    return channel, text
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _ASCII_RUN.split(text) if w]
+
+
+def _read_role(header: _Header, words: list[str]) -> tuple[Role, str | None, list[str]]:
+    """(role, author name, the words after the role)."""
+    first = words[0] if words else None
     if header.source is _RoleSource.GIVEN:
-        role = header.role or Role.ASSISTANT
-        return role, None, after if word_text == role.value else text
-    if role_name in _ROLE_NAMES:
-        return Role(role_name), author_name or None, after
-    if header.source is _RoleSource.IMPLICIT or not word:
-        return Role.ASSISTANT, None, text
-    # harmony writes a tool's name in place of its role: <|start|>functions.get_weather
-    return Role.TOOL, word_text, after
+        role, name = header.role or Role.ASSISTANT, None
+    elif first in _ROLE_NAMES:
+        role = Role(first)
+        name = first if role is Role.TOOL else None  # harmony names a `tool` author "tool"
+    elif header.source is _RoleSource.IMPLICIT or first is None:
+        role, name = Role.ASSISTANT, None
+    else:  # harmony writes a tool's name in place of its role: <|start|>functions.get_weather
+        role, name, words = Role.TOOL, first, words[1:]
+    if words and words[0] == role.value:
+        words = words[1:]
+    return role, name, words
 
 
-def _leading_word(data: bytes | bytearray) -> bytes:
-    match = _FIRST_WORD.match(data)
-    return bytes(match.group()) if match else b""
+def _parse_header(header: _Header) -> _ParsedHeader:
+    channel, rest = _take_channel(bytes(header.data).decode("utf-8", errors="replace"))
+    rest = rest.strip(_WHITESPACE)
+    if _CONSTRAIN in rest:
+        rest = rest.replace(_CONSTRAIN, " " + _CONSTRAIN).strip(_WHITESPACE)
+    role, name, words = _read_role(header, _words(rest))
+    recipient, content_type = _harmony_address(words) or _recovered_address(words)
+    return _ParsedHeader(role, name, channel, recipient, content_type)
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+def _harmony_address(words: list[str]) -> tuple[str | None, str | None] | None:
+    """(recipient, content type) by harmony's rule, or None where harmony raises (words left
+    over) or would make `<|constrain|>json` the recipient."""
+    if not words:
+        return None, None
+    *rest, last = words
+    if last.startswith("to="):
+        recipient, content_type = last[3:], None
+    elif not rest:
+        recipient, content_type = last, None
+    else:
+        recipient, content_type = rest.pop().removeprefix("to="), last
+    if rest or recipient.startswith(_CONSTRAIN):
+        return None
+    return recipient, content_type
+
+
+def _recovered_address(words: list[str]) -> tuple[str | None, str | None]:
+    """What a malformed header most likely meant: `to=` words are recipients, `<|constrain|>`
+    is joined to the word after it, and a lone word is still a recipient."""
+    merged: list[str] = []
+    for word in words:
+        if merged and merged[-1] == _CONSTRAIN and not word.startswith(("to=", _CONSTRAIN)):
+            merged[-1] += word
+        else:
+            merged.append(word)
+    recipient = next((w[3:] for w in merged if w.startswith("to=")), None)
+    content_type = next((w for w in merged if w.startswith(_CONSTRAIN)), None)
+    bare = [w for w in merged if not w.startswith(("to=", _CONSTRAIN))]
+    if recipient is None and bare:
+        recipient = bare.pop(0)
+    if content_type is None and bare:
+        content_type = bare.pop()
+    return recipient, content_type
+
+
+def _header_as_content(text: str, header: _Header) -> tuple[_ParsedHeader, str]:
+    """Harmony's reading of a first header that ended without `<|message|>`: the channel, and
+    the rest as text without a leading role word, for a `_SpaceCollapser` (which trims its end).
+    `<|constrain|>` is dropped, not written out as harmony does."""
+    channel, rest = _take_channel(text)
+    rest = rest.replace(_CONSTRAIN, "").lstrip(_WHITESPACE)
+    first = _ASCII_RUN.split(rest.rstrip(_WHITESPACE), maxsplit=1)[0]
+    role = header.role if header.source is _RoleSource.GIVEN else None
+    if role is None:
+        role = Role(first) if first in _ROLE_NAMES else Role.ASSISTANT
+    if first == role.value:
+        rest = rest[len(first) :].lstrip(_ASCII_WHITESPACE)
+    return _ParsedHeader(role, None, channel), rest
 
 
 def parse_messages(

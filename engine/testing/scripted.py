@@ -50,6 +50,13 @@ class ScriptedSampler:
     def remaining(self) -> int:
         return len(self._script) - self.calls
 
+    def discard_remaining(self) -> list[int]:
+        """Drops and returns the scripted ids not sampled yet: what the model would have written
+        after the point where the session ended its turn."""
+        rest = self._script[self.calls :]
+        del self._script[self.calls :]
+        return rest
+
     def __call__(self, logprobs: mx.array) -> mx.array:
         if self.calls >= len(self._script):
             raise ScriptExhaustedError(f"the script has only {len(self._script)} tokens")

@@ -3,6 +3,7 @@ before they are shown, errors come back as values, and every turn ends with one 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -221,6 +222,24 @@ def test_a_cut_and_an_unexpected_tool_call_are_reported_and_saved(
     saved = store.get_message(request.message_id)
     assert saved.tool_calls[0].recipient == "functions.search"
     assert saved.content == "Done"
+    store.close()
+
+
+def test_a_malformed_tool_call_is_answered_with_what_to_fix(
+    qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
+) -> None:
+    problem = "The arguments are not valid JSON."
+    call = ToolCallRequested("functions.search", '{"q": ', problem=problem)
+    session = FakeSession([[call, TurnFinished("tool_call", STATS)], scripted_turn("Done", "ok")])
+    session.pending_tool_call = call
+    client = start_client(session)
+    store = HistoryStore(store_path)
+    request = _request(store, client)
+    with qtbot.waitSignal(client.turn_finished, timeout=TIMEOUT_MS):
+        client.start_turn(request)
+    assert session.calls[1] == ("tool", json.dumps({"error": problem}))
+    saved = store.get_message(request.message_id)
+    assert saved.tool_calls[0].result == json.dumps({"error": problem})
     store.close()
 
 

@@ -4,6 +4,7 @@ console script as a subprocess (commands, Ctrl+C, end of input)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import signal
@@ -17,7 +18,7 @@ from typing import IO
 import pytest
 
 from engine import ChatSession, HarmonyTokenizer, LoadedModel, Message, ReasoningEffort, Role
-from engine.cli.chat import NO_TOOLS_RESULT, ChatRepl
+from engine.cli.chat import ChatRepl
 from engine.cli.display import DIM, RESET
 from engine.testing.scripted import ScriptedSampler, cancel_at, reply_ids
 
@@ -71,7 +72,9 @@ def test_a_tool_call_without_tools_is_answered_with_an_error(
     loop, out, _ = repl(model, tok, call + reply_ids(tok, REPLY[1:]), "Hi\n")
     assert "(tool call functions.lookup:" in out.getvalue()
     roles = [(m.role, m.text) for m in loop.session.messages]
-    assert (Role.TOOL, NO_TOOLS_RESULT) in roles and roles[-1] == (Role.ASSISTANT, "Hello!")
+    (result,) = [text for role, text in roles if role is Role.TOOL]
+    assert "this chat has no tools" in json.loads(result)["error"]
+    assert roles[-1] == (Role.ASSISTANT, "Hello!")
 
 
 def test_a_cancelled_answer_says_so(model: LoadedModel, tok: HarmonyTokenizer) -> None:
