@@ -9,11 +9,17 @@ The fit comes from the engine's planner (exact bytes per component) and the mach
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import MachineBudget, ModelArgs, ModelLoadError, machine_budget, recommend
+from engine import (
+    MachineBudget,
+    ModelArgs,
+    ModelLoadError,
+    checkpoint_files,
+    machine_budget,
+    recommend,
+)
 
 GiB = 2**30
 CONFIG = "config.json"
@@ -29,8 +35,10 @@ PROFILE_TITLES = {"full": "full precision", "16gb": "16 GB Mac", "compact": "com
 class FitDescription:
     """What the memory check says about one model folder on this machine.
 
-    `fits` is True when at least some context fits (then `max_context` > 0); `headline` is one
-    sentence for the UI, `details` the per-component table in GiB, `message` the planner's verdict.
+    `fits` is the planner's verdict: False unless a useful context fits (see engine.Verdict), and
+    then the setup dialog refuses the folder unless the user chooses to load it anyway;
+    `headline` is one sentence for the UI, `details` the per-component table in GiB, `message`
+    the planner's verdict.
     """
 
     fits: bool
@@ -42,11 +50,17 @@ class FitDescription:
 
 
 def check_model_folder(model_dir: str | Path) -> str | None:
-    """None when `model_dir` holds a gpt-oss config and all its weight files, else the problem."""
+    """None when `model_dir` holds a gpt-oss config and all its weight files, else the problem.
+
+    Bounded work whatever the folder holds (the setup dialog calls this on the UI thread):
+    config.json and the index are read only if they are small regular files, and the config is
+    validated before anything is computed from it.
+    """
     folder = Path(model_dir).expanduser()
     if not folder.is_dir():
         return f"{folder} is not a folder."
-    if not (folder / CONFIG).is_file():
+    config = folder / CONFIG
+    if not (config.exists() or config.is_symlink()):
         if (folder / DOWNLOAD_STATE).is_dir():
             return (
                 f"The download into {folder} has not finished. Choose Download with this folder "
@@ -64,24 +78,25 @@ def check_model_folder(model_dir: str | Path) -> str | None:
 
 
 def _weights_problem(folder: Path) -> str | None:
-    index = folder / INDEX
-    if index.is_file():
-        try:
-            shards = sorted(
-                set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return f"{INDEX} in {folder} is damaged. Download the model again."
-        missing = [s for s in shards if not (folder / s).is_file()]
-        if missing:
-            return (
-                f"The weights in {folder} are incomplete: {', '.join(missing)} "
-                f"{'is' if len(missing) == 1 else 'are'} missing."
-            )
-        return None
-    if (folder / SINGLE).is_file():
-        return None
-    return f"{folder} has a config.json but no weights (.safetensors files)."
+    if not (
+        (folder / INDEX).exists() or (folder / INDEX).is_symlink() or (folder / SINGLE).exists()
+    ):
+        return f"{folder} has a config.json but no weights (.safetensors files)."
+    try:
+        # The engine's reader: bounded, and it refuses pipes, devices and paths posing as shards.
+        shards = checkpoint_files(folder)
+    except ModelLoadError as e:
+        return str(e)
+    missing = [s.name for s in shards if not s.is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        return (
+            f"The weights in {folder} are incomplete: {shown} "
+            f"{'is' if len(missing) == 1 else 'are'} missing."
+        )
+    return None
 
 
 def describe_fit(

@@ -3,17 +3,20 @@
 Either way it ends by emitting model_chosen(folder) and accepting. The download runs on a
 DownloadTask thread (app/download_worker.py) and can be paused and resumed; a folder that is
 chosen is checked (config.json and weights) and measured against this Mac's memory before it
-can be used (app/memory_check.py).
+can be used (app/memory_check.py); one that does not fit is refused unless the user ticks
+"Load anyway".
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -47,6 +50,8 @@ from app.download_worker import (
 )
 from app.memory_check import check_model_folder, describe_fit
 from engine import DownloadProgress, MachineBudget, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 TOKEN_URL = "https://huggingface.co/settings/tokens"
 # What the retry button says after each kind of failure; the engine's message says why.
@@ -110,6 +115,7 @@ class ModelSetupDialog(QDialog):
         self._budget = budget
         self._disk_usage = disk_usage
         self._chosen_model: Path | None = None
+        self._fits = False
         self._last_progress: DownloadProgress | None = None
         self._task = DownloadTask(
             self,
@@ -242,16 +248,27 @@ class ModelSetupDialog(QDialog):
         self.fit_details.setFixedHeight(QFontMetrics(mono).lineSpacing() * 17)
         _named(self.fit_details, "Memory details", "How much memory each part of the model needs.")
         box.addWidget(self.fit_details)
+        self.load_anyway_box = QCheckBox("Load anyway")
+        _named(
+            self.load_anyway_box,
+            "Load anyway",
+            "Use the model although it does not fit: this Mac may slow to a crawl, or macOS may "
+            "stop OSS Desk.",
+        )
+        self.load_anyway_box.setToolTip(self.load_anyway_box.accessibleDescription())
+        self.load_anyway_box.toggled.connect(self._update_use_button)
         self.use_button = QPushButton("Use This Model")
         _named(self.use_button, "Use this model")
         self.use_button.clicked.connect(self.use_chosen_model)
         row = QHBoxLayout()
+        row.addWidget(self.load_anyway_box)
         row.addStretch(1)
         row.addWidget(self.use_button)
         box.addLayout(row)
         self.model_status_label.hide()
         self.details_button.hide()
         self.fit_details.hide()
+        self.load_anyway_box.hide()
         self.use_button.setEnabled(False)
         return card
 
@@ -264,33 +281,58 @@ class ModelSetupDialog(QDialog):
             self.select_model_folder(Path(chosen))
 
     def select_model_folder(self, folder: Path) -> bool:
-        """Check `folder` and show the verdict; True when it can be used."""
+        """Check `folder` and show the verdict; True when it can be used (a model that does not
+        fit this Mac's memory only after "Load anyway" is ticked)."""
         self.model_status_label.show()
-        problem = check_model_folder(folder)
-        if problem is not None:
-            self._chosen_model = None
-            self.model_status_label.setText(problem)
+        self._chosen_model, self._fits = None, False
+        self.load_anyway_box.setChecked(False)
+        self.load_anyway_box.hide()
+        try:
+            problem = check_model_folder(folder)
+            fit = None if problem else describe_fit(folder, budget=self._budget)
+        except Exception as e:  # a bug: shown in the dialog, never an uncaught slot error
+            log.exception("checking the model folder %s crashed", folder)
+            problem = (
+                f"Checking {folder} failed because of an error in OSS Desk ({e}). "
+                "Choose another folder; if this happens again, please report it with the "
+                "diagnostics from About OSS Desk."
+            )
+            fit = None
+        if fit is None:
+            self.model_status_label.setText(problem or "")
             _set_role(self.model_status_label, "error")
             self.details_button.hide()
             self.details_button.setChecked(False)
-            self.use_button.setEnabled(False)
-            self.use_button.setText("Use This Model")
+            self._update_use_button()
             self._grow_to_fit()
             return False
-        fit = describe_fit(folder, budget=self._budget)
         self._chosen_model = folder.expanduser().absolute()
+        self._fits = fit.fits
         # When it does not fit, the planner's verdict (how much it needs) is the reason.
         self.model_status_label.setText(
             fit.headline if fit.fits else f"{fit.headline} {fit.message}"
         )
-        _set_role(self.model_status_label, "success" if fit.fits else "warning")
+        _set_role(self.model_status_label, "success" if fit.fits else "error")
         self.fit_details.setPlainText(fit.details)
         self.details_button.show()
-        self.use_button.setEnabled(True)
-        self.use_button.setText("Use This Model" if fit.fits else "Use Anyway")
-        self.use_button.setAccessibleName(self.use_button.text())
+        self.load_anyway_box.setVisible(not fit.fits)
+        self._update_use_button()
         self._grow_to_fit()
-        return True
+        return fit.fits
+
+    @property
+    def fit_overridden(self) -> bool:
+        """Whether the chosen model does not fit and the user chose to load it anyway."""
+        return (
+            self._chosen_model is not None and not self._fits and self.load_anyway_box.isChecked()
+        )
+
+    @Slot()
+    def _update_use_button(self) -> None:
+        usable = self._chosen_model is not None and (self._fits or self.fit_overridden)
+        self.use_button.setEnabled(usable and not self._task.is_running)
+        self.use_button.setText("Use This Model" if self._fits or not usable else "Use Anyway")
+        self.use_button.setAccessibleName(self.use_button.text())
 
     @Slot(bool)
     def _show_details(self, shown: bool) -> None:
@@ -302,7 +344,7 @@ class ModelSetupDialog(QDialog):
 
     @Slot()
     def use_chosen_model(self) -> None:
-        if self._chosen_model is not None:
+        if self._chosen_model is not None and (self._fits or self.fit_overridden):
             self._choose(self._chosen_model)
 
     def _choose(self, folder: Path) -> None:
@@ -402,7 +444,7 @@ class ModelSetupDialog(QDialog):
         self.pause_button.setText("Pause")
         for w in (self.dest_edit, self.choose_dest_button, self.choose_model_button):
             w.setEnabled(not running)
-        self.use_button.setEnabled(not running and self._chosen_model is not None)
+        self._update_use_button()
         if running:
             self.progress_bar.show()
 

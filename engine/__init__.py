@@ -63,6 +63,7 @@ from engine.inference import LoadedModel, load_model
 from engine.memory import MachineBudget, MemoryPlan, Verdict, machine_budget, plan_memory, recommend
 from engine.sampling import GREEDY, SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
+from engine.weights import checkpoint_files
 
 __all__ = [
     "DOCUMENT_SUFFIXES",
@@ -115,6 +116,7 @@ __all__ = [
     "attachment_block",
     "check_disk",
     "check_fits",
+    "checkpoint_files",
     "compose_user_message",
     "download",
     "extract",

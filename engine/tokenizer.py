@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 import tiktoken
 
-from engine.errors import TokenizerError
+from engine.errors import ModelLoadError, TokenizerError
+from engine.model_files import read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ O200K_BASE_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_bas
 O200K_BASE_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 TOKENIZER_JSON_FILENAME = "tokenizer.json"
 DEFAULT_RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
+
+# gpt-oss's tokenizer.json is about 27 MB; o200k_base.tiktoken 3.6 MB.
+MAX_TOKENIZER_BYTES = 256 << 20
 
 FIRST_SPECIAL_ID = 199998
 N_VOCAB = 201088
@@ -334,11 +338,11 @@ class _BadPatternError(ValueError):
 
 def _read_file(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path, MAX_TOKENIZER_BYTES)
     except FileNotFoundError as e:
         raise TokenizerError(f"The tokenizer file {path} does not exist.") from e
-    except OSError as e:
-        raise TokenizerError(f"The tokenizer file {path} cannot be read. {e}") from e
+    except ModelLoadError as e:  # a pipe, a device or a huge file posing as the tokenizer
+        raise TokenizerError(str(e)) from e
 
 
 def _parse_tiktoken_bpe(data: bytes, path: Path) -> dict[bytes, int]:

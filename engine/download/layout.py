@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ PARTIAL_DIR = "partial"
 MANIFEST = "verified.json"
 _MANIFEST_VERSION = 1
 _HASH_CHUNK = 4 << 20
+SHA256 = re.compile(r"[0-9a-f]{64}")
+GIT_OID = re.compile(r"[0-9a-f]{40}")  # git's object ids (sha1), as the Hub reports blob ids
+MAX_NAME_BYTES = 1024
+MAX_PART_BYTES = 200  # leaves room for the ".<hash>.part" suffix within a 255-byte file name
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +47,49 @@ class RemoteFile:
     oid: str
     lfs: bool
 
+    def __post_init__(self) -> None:
+        # engine.download.listing refuses bad listings with a message; this is the last guard
+        # before `name` and `oid` become paths.
+        problem = name_problem(self.name)
+        if problem is None and not (SHA256 if self.lfs else GIT_OID).fullmatch(self.oid):
+            problem = f"the hash {shown(self.oid)} is not a hex digest"
+        if problem:
+            raise ValueError(problem)
+
     @property
     def sha256(self) -> str | None:
         return self.oid if self.lfs else None
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value from the server as a message may quote it: escaped, short."""
+    small = isinstance(value, int) and abs(value) < 10**30
+    text = repr(value) if isinstance(value, str) or small else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot be a file of a repo checked out under the model folder, or None."""
+    if not isinstance(name, str):
+        return f"a file name is {shown(name)}, not text"
+    if not name:
+        return "a file name is empty"
+    if "\x00" in name or _CONTROL.search(name):
+        return f"the file name {shown(name)} contains a NUL or control character"
+    if "\\" in name:
+        return f"the file name {shown(name)} contains a backslash"
+    if name.startswith("/"):
+        return f"the file name {shown(name)} is an absolute path"
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return f"the file name {shown(name)} has an empty, '.' or '..' part"
+    try:
+        sizes = [len(part.encode()) for part in parts]
+    except UnicodeEncodeError:
+        return f"the file name {shown(name)} is not valid Unicode"
+    if sum(sizes) + len(parts) > MAX_NAME_BYTES or max(sizes) > MAX_PART_BYTES:
+        return f"the file name {shown(name)} is too long"
+    return None
 
 
 def partial_path(dest: Path, remote: RemoteFile) -> Path:

@@ -16,6 +16,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from engine.download.failures import hub_error
 from engine.download.layout import Manifest, RemoteFile, partial_path
+from engine.download.listing import InvalidListing, commit_problem, remote_files
 from engine.errors import DownloadError
 
 DEFAULT_REPO = "openai/gpt-oss-20b"
@@ -139,24 +140,21 @@ def plan_download(
         info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=timeout_s)
     except (HfHubHTTPError, httpx2.RequestError, OfflineModeIsEnabled) as e:
         raise hub_error(e, repo_id=repo_id, revision=revision, endpoint=endpoint) from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        # huggingface_hub builds its ModelInfo from the JSON unchecked: a server's malformed
+        # answer surfaces as one of these (ValueError: not JSON at all).
+        raise InvalidListing(
+            f"its answer is malformed ({type(e).__name__})", repo_id=repo_id, endpoint=endpoint
+        ) from e
     if info.sha is None or info.siblings is None:
         raise DownloadError(
             f"The Hub's answer about {repo_id} lacks its commit or file list; try again later.",
             kind="server",
         )
-    remotes = []
-    for s in info.siblings:
-        if not is_wanted(s.rfilename):
-            continue
-        if s.lfs is not None:
-            remotes.append(RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, lfs=True))
-        elif s.size is not None and s.blob_id is not None:
-            remotes.append(RemoteFile(s.rfilename, s.size, s.blob_id, lfs=False))
-        else:
-            raise DownloadError(
-                f"The Hub gave no size or hash for {s.rfilename} of {repo_id}; try again later.",
-                kind="server",
-            )
+    problem = commit_problem(info.sha)
+    if problem:
+        raise InvalidListing(problem, repo_id=repo_id, endpoint=endpoint)
+    remotes = remote_files(info.siblings, is_wanted, repo_id=repo_id, endpoint=endpoint)
     names = {r.name for r in remotes}
     if "config.json" not in names or not any(n.endswith(".safetensors") for n in names):
         raise DownloadError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.config import FULL, ModelArgs
+from engine.errors import ModelLoadError
 from engine.memory.budget import MachineBudget
 from engine.memory.profiles import PROFILES, PrecisionProfile
 
@@ -18,6 +19,8 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # MLX's own bookkeeping, compiled kernels and small temporaries beyond what is listed below.
 RUNTIME_OVERHEAD = 64 * 2**20
 KV_STEP = 256  # full-attention caches grow in steps of this many tokens (mlx-lm's KVCache.step)
+# gpt-oss's context before YaRN: less leaves room for little more than the prompt and one answer.
+MIN_USEFUL_CONTEXT = 4096
 
 
 def dense_bytes(rows: int, cols: int, bits: int | None, dtype_bytes: int, group: int) -> int:
@@ -135,20 +138,34 @@ def activation_bytes(
 
 @dataclass(frozen=True)
 class Verdict:
+    """Whether a model can run on a machine. `fits` is False unless at least
+    min(wanted, MIN_USEFUL_CONTEXT) tokens of context fit: a model that loads but holds barely a
+    prompt is refused too, and then `message` says how short the memory falls."""
+
     fits: bool
     profile: str
     max_context: int  # the longest conversation that fits with this profile (0 if none)
     plan: MemoryPlan
     message: str
 
+    def require_fit(self) -> None:
+        """Raises ModelLoadError with the verdict's message when the model does not fit."""
+        if not self.fits:
+            raise ModelLoadError(self.message)
+
+
+def context_limit(args: ModelArgs) -> int:
+    """The longest context the model's positions cover."""
+    return args.rope_scaling.context if args.rope_scaling else 4096
+
 
 def max_context(args: ModelArgs, profile: PrecisionProfile | str, dtype: str, budget: int) -> int:
     """The largest context, in whole cache steps, whose plan stays within `budget` bytes."""
-    scaling = args.rope_scaling
-    limit = int(scaling.original_max_position_embeddings * scaling.factor) if scaling else 4096
-    if plan_memory(args, profile, dtype, KV_STEP).total > budget:
+    limit = context_limit(args)
+    lo = min(KV_STEP, limit)
+    if plan_memory(args, profile, dtype, lo).total > budget:
         return 0
-    lo, hi = KV_STEP, limit
+    hi = max(lo, limit // KV_STEP * KV_STEP)
     while lo < hi:  # total grows with context: binary search over cache steps
         mid = (lo + hi + KV_STEP) // (2 * KV_STEP) * KV_STEP
         if plan_memory(args, profile, dtype, mid).total <= budget:
@@ -171,16 +188,21 @@ def recommend(
         if best is None or longest > best.max_context:
             best = Verdict(False, name, longest, plan, "")
     assert best is not None
-    need = plan_memory(args, best.profile, dtype, KV_STEP).total
+    needed = min(wanted_context, MIN_USEFUL_CONTEXT, context_limit(args))
+    usable = f"{budget.usable / GiB:.1f} GiB"
+    if best.max_context >= needed:
+        message = (
+            f"Only {best.max_context:,} tokens of context fit (profile {best.profile!r}); "
+            f"{wanted_context:,} would need {best.plan.total / GiB:.1f} GiB of {usable}."
+        )
+        return Verdict(True, best.profile, best.max_context, best.plan, message)
+    # The least any profile needs to hold `needed` tokens: what the user would have to free.
+    least = min(plan_memory(args, name, dtype, needed).total for name in PROFILES)
     message = (
-        f"This model needs at least {need / GiB:.1f} GiB but this Mac can give it "
-        f"{budget.usable / GiB:.1f} GiB; it does not fit, even with the smallest settings."
-        if best.max_context == 0
-        else f"Only {best.max_context:,} tokens of context fit (profile {best.profile!r}); "
-        f"{wanted_context:,} would need {best.plan.total / GiB:.1f} GiB "
-        f"of {budget.usable / GiB:.1f}."
+        f"This model needs at least {least / GiB:.1f} GiB for {needed:,} tokens of context, but "
+        f"this Mac can give it {usable}; it does not fit, even with the smallest settings."
     )
-    return Verdict(best.max_context > 0, best.profile, best.max_context, best.plan, message)
+    return Verdict(False, best.profile, best.max_context, best.plan, message)
 
 
 def _fits_message(name: str, plan: MemoryPlan, budget: MachineBudget, longest: int) -> str:

@@ -8,7 +8,8 @@ so huggingface_hub stops its HEAD there and drops the auth header). Both honour 
 requests with 206, or 416 past the end. Errors carry the Hub's X-Error-Code.
 
 Knobs for tests: cut or stall a file's body after N bytes, corrupt it, refuse the repo (404,
-401), gate its files, serve slowly; every request is logged with the body bytes really sent.
+401), gate its files, serve slowly, rewrite the model info as a hostile mirror would; every request
+is logged with the body bytes really sent.
 
     with FakeHub(write_tiny_repo(tmp_path / "repo")) as hub:   # sets HF_ENDPOINT meanwhile
         plan_download(dest, endpoint=hub.endpoint)
@@ -27,6 +28,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +113,7 @@ class FakeHub:
         self._connections: set[socket.socket] = set()
         self._faults: dict[str, list[_Fault]] = {}
         self._refusal: tuple[int, str | None, str, bool] | None = None
+        self._tamper: Callable[[dict[str, Any]], Any] | None = None
         self._hub = _Server(self, "hub")
         self._cdn = _Server(self, "cdn")
         self.endpoint = f"http://127.0.0.1:{self._hub.server_address[1]}"
@@ -176,11 +179,19 @@ class FakeHub:
         message = f"Access to model {self.repo_id} is restricted. You must have access to it."
         self.refuse(401, error_code="GatedRepo", message=message, files_only=True)
 
+    def tamper(self, edit: Callable[[dict[str, Any]], Any]) -> None:
+        """Serve `edit(info)` as the model info, as a hostile mirror could: `info` is the honest
+        answer (with file metadata), which `edit` may change in place (returning None) or
+        replace by returning any JSON value."""
+        with self._lock:
+            self._tamper = edit
+
     def reset(self) -> None:
-        """Drop every fault, refusal and gate, and the request log."""
+        """Drop every fault, refusal, gate and tampering, and the request log."""
         with self._lock:
             self._faults.clear()
             self._refusal = None
+            self._tamper = None
             self._log.clear()
         self.bytes_per_second = None
 
@@ -223,7 +234,16 @@ class FakeHub:
         with self._lock:
             self._log.append(request)
 
-    def info(self, blobs: bool) -> dict[str, Any]:
+    def info(self, blobs: bool) -> Any:
+        with self._lock:
+            edit = self._tamper
+        honest = self._honest_info(blobs)
+        if edit is None:
+            return honest
+        edited = edit(honest)
+        return honest if edited is None else edited
+
+    def _honest_info(self, blobs: bool) -> dict[str, Any]:
         siblings: list[dict[str, Any]] = []
         for f in self.files.values():
             sibling: dict[str, Any] = {"rfilename": f.path}

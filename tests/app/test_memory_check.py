@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,98 @@ def test_folder_problems_are_explained(tmp_path: Path, setup: Any, expected: str
     setup(folder)
     problem = check_model_folder(folder)
     assert problem is not None and expected in problem
+
+
+# -- hostile folders: the check runs on the UI thread, so it must answer, quickly, in words -------
+
+
+@pytest.mark.timeout(30)  # a FIFO opened for reading without O_NONBLOCK would block for good
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda c: os.mkfifo(c), "config.json is a named pipe"),
+        (lambda c: c.symlink_to("/dev/zero"), "config.json is a device"),
+        (lambda c: c.mkdir(), "config.json is a folder"),
+        (lambda c: c.write_text("[" * 100_000 + "]" * 100_000), "nests its JSON too deeply"),
+    ],
+    ids=["fifo", "dev-zero", "folder", "nested"],
+)
+def test_a_config_that_is_not_a_small_json_file_is_refused_at_once(
+    tmp_path: Path, setup: Any, expected: str
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    setup(folder / "config.json")
+    t0 = time.perf_counter()
+    problem = check_model_folder(folder)
+    fit = describe_fit(folder, budget=MAC_16GB)
+    assert time.perf_counter() - t0 < 1.0
+    assert problem is not None and expected in problem
+    assert not fit.fits and expected in fit.message
+
+
+def test_a_billion_layers_are_refused_before_any_arithmetic(tmp_path: Path) -> None:
+    config = dict(GPT_OSS_20B, num_hidden_layers=1e9)
+    del config["layer_types"]  # derived per layer: this froze the dialog for a minute
+    folder = config_folder(tmp_path / "m", config)
+    t0 = time.perf_counter()
+    problem = check_model_folder(folder)
+    fit = describe_fit(folder, budget=MAC_16GB)
+    assert time.perf_counter() - t0 < 1.0
+    assert problem is not None and "num_hidden_layers is 1000000000.0" in problem
+    assert not fit.fits and fit.max_context == 0
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("make_index", "expected"),
+    [
+        (lambda i: os.mkfifo(i), "is a named pipe, not an ordinary file"),
+        (lambda i: i.symlink_to("/dev/zero"), "is a device, not an ordinary file"),
+        (lambda i: i.write_text("[" * 100_000), "nests its JSON too deeply"),
+        (lambda i: i.write_text("{"), "is not valid JSON"),
+        (lambda i: i.write_text('{"weight_map": []}'), "it has no weight_map"),
+        (
+            lambda i: i.write_text('{"weight_map": {"a": "../../x.safetensors"}}'),
+            "it lists '../../x.safetensors'",
+        ),
+        (
+            lambda i: i.write_text('{"weight_map": {"a": "/dev/zero"}}'),
+            "it lists '/dev/zero', which is a path rather than a file name",
+        ),
+        (
+            lambda i: i.write_text('{"weight_map": {"a": ["x"]}}'),
+            "it lists a list as a file",
+        ),
+    ],
+    ids=["fifo", "dev-zero", "nested", "broken", "no-map", "escape", "absolute", "list"],
+)
+def test_a_hostile_index_is_refused_in_words(
+    tmp_path: Path, make_index: Any, expected: str
+) -> None:
+    folder = write_checkpoint(tmp_path / "m", tiny_config(), num_shards=2)
+    index = folder / "model.safetensors.index.json"
+    index.unlink()
+    make_index(index)
+    problem = check_model_folder(folder)
+    assert problem is not None
+    assert "model.safetensors.index.json" in problem and expected in problem
+    assert problem.endswith("download the model again.") or problem.endswith(
+        "Download the model again."
+    )
+
+
+def test_many_missing_shards_are_summarized(tmp_path: Path) -> None:
+    folder = write_checkpoint(tmp_path / "m", tiny_config(), num_shards=5)
+    for shard in folder.glob("model-*.safetensors"):
+        shard.unlink()
+    problem = check_model_folder(folder)
+    assert problem is not None and problem.endswith(" and 2 more are missing.")
+
+
+def test_a_model_that_fits_only_a_few_hundred_tokens_does_not_fit(tmp_path: Path) -> None:
+    folder = config_folder(tmp_path / "20b", GPT_OSS_20B)
+    fit = describe_fit(folder, budget=MachineBudget(16 * 10**9, 16 * 10**9, int(10.25 * GiB), 0))
+    assert 0 < fit.max_context < 4096
+    assert not fit.fits and fit.headline == "This model does not fit in this Mac's memory."
+    assert "for 4,096 tokens of context" in fit.message

@@ -3,6 +3,9 @@ choosing a model folder that is already on disk."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+import app.model_setup
 from app.download_worker import describe_progress, download_dir_in, format_bytes, format_eta
 from app.model_setup import ModelSetupDialog
 from engine import DownloadProgress, MachineBudget, RetryPolicy
@@ -259,3 +263,95 @@ def test_progress_reads_like_finder() -> None:
     assert describe_progress(p) == "4.0 GB of 13.8 GB · 35.0 MB/s · about 5 min left"
     verifying = DownloadProgress(SHARD_1, 5, 20, 1, 2, 0.0, None, "verifying")
     assert describe_progress(verifying).startswith(f"Verifying {SHARD_1} (25%)")
+
+
+TINY_MAC = MachineBudget(8 * 10**9, 8 * 10**9, 1 << 20, reserve=0)  # 1 MiB: nothing fits
+
+
+def test_a_model_that_does_not_fit_is_refused_unless_loaded_anyway(
+    qtbot: QtBot, make_dialog: MakeDialog, tmp_path: Path
+) -> None:
+    folder = synthetic_model(tmp_path / "my-model")
+    dialog = make_dialog(budget=TINY_MAC)
+    assert not dialog.select_model_folder(folder)
+    assert dialog.model_status_label.text().startswith(
+        "This model does not fit in this Mac's memory. This model needs at least"
+    )
+    assert dialog.model_status_label.property("role") == "error"
+    assert dialog.details_button.isVisible()  # the table says where the memory goes
+    assert dialog.load_anyway_box.isVisible() and not dialog.load_anyway_box.isChecked()
+    assert not dialog.use_button.isEnabled()
+    with qtbot.assertNotEmitted(dialog.model_chosen):
+        dialog.use_chosen_model()  # refused even when called directly
+
+    click(qtbot, dialog.load_anyway_box)
+    assert dialog.use_button.isEnabled() and dialog.use_button.text() == "Use Anyway"
+    assert dialog.use_button.accessibleName() == "Use Anyway"
+    click(qtbot, dialog.load_anyway_box)
+    assert not dialog.use_button.isEnabled()
+    click(qtbot, dialog.load_anyway_box)
+    assert dialog.fit_overridden
+    with qtbot.waitSignal(dialog.model_chosen, timeout=1000) as chosen:
+        click(qtbot, dialog.use_button)
+    assert chosen.args == [str(folder)]
+
+
+def test_choosing_another_folder_forgets_the_override(
+    qtbot: QtBot, make_dialog: MakeDialog, tmp_path: Path
+) -> None:
+    folder = synthetic_model(tmp_path / "my-model")
+    dialog = make_dialog(budget=TINY_MAC)
+    dialog.select_model_folder(folder)
+    click(qtbot, dialog.load_anyway_box)
+    assert dialog.use_button.isEnabled()
+    dialog._budget = MAC_16GB  # the same dialog, now on a Mac where it fits
+    assert dialog.select_model_folder(folder)
+    assert not dialog.load_anyway_box.isVisible() and not dialog.load_anyway_box.isChecked()
+    assert not dialog.fit_overridden
+    assert dialog.use_button.isEnabled() and dialog.use_button.text() == "Use This Model"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not dialog.select_model_folder(empty)
+    assert not dialog.use_button.isEnabled() and not dialog.load_anyway_box.isVisible()
+
+
+@pytest.mark.timeout(30)  # a config.json FIFO once blocked the UI thread for good
+def test_a_hostile_folder_gets_an_answer_not_a_freeze(
+    qtbot: QtBot, make_dialog: MakeDialog, tmp_path: Path
+) -> None:
+    dialog = make_dialog()
+    fifo = synthetic_model(tmp_path / "fifo")
+    (fifo / "config.json").unlink()
+    os.mkfifo(fifo / "config.json")
+    billion = synthetic_model(tmp_path / "billion")
+    config = json.loads((billion / "config.json").read_text())
+    del config["layer_types"]
+    (billion / "config.json").write_text(json.dumps(config | {"num_hidden_layers": 1e9}))
+    t0 = time.perf_counter()
+    assert not dialog.select_model_folder(fifo)
+    assert "config.json is a named pipe" in dialog.model_status_label.text()
+    assert not dialog.select_model_folder(billion)
+    assert "num_hidden_layers is 1000000000.0" in dialog.model_status_label.text()
+    assert time.perf_counter() - t0 < 2.0
+    assert dialog.model_status_label.property("role") == "error"
+    assert not dialog.use_button.isEnabled() and not dialog.load_anyway_box.isVisible()
+
+
+def test_an_error_in_the_check_is_shown_not_raised(
+    qtbot: QtBot, make_dialog: MakeDialog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot is the UI thread's boundary: a bug in the check becomes a message there."""
+
+    def broken(_folder: Path) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(app.model_setup, "check_model_folder", broken)
+    folder = synthetic_model(tmp_path / "my-model")
+    dialog = make_dialog()
+    choose_folder(monkeypatch, folder)
+    click(qtbot, dialog.choose_model_button)
+    text = dialog.model_status_label.text()
+    assert text.startswith(f"Checking {folder} failed because of an error in OSS Desk")
+    assert "maximum recursion depth" in text and "report it" in text
+    assert dialog.model_status_label.property("role") == "error"
+    assert not dialog.use_button.isEnabled()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,22 @@ def test_specials_also_listed_in_the_vocabulary_are_accepted(tmp_path: Path) -> 
     tok = HarmonyTokenizer.from_tokenizer_json(_write_json(tmp_path / "tokenizer.json", data))
     assert tok.encode("<|start|>", allowed_special="all") == [SpecialToken.START]
     assert tok.encode_ordinary("hello") == synthetic_tokenizer().encode_ordinary("hello")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: os.mkfifo(p), "is a named pipe, not an ordinary file"),
+        (lambda p: p.symlink_to("/dev/zero"), "is a device, not an ordinary file"),
+    ],
+    ids=["fifo", "dev-zero"],
+)
+def test_a_tokenizer_file_that_is_no_file_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], None], expected: str
+) -> None:
+    # Reading either would block for ever or fill the memory.
+    path = tmp_path / "tokenizer.json"
+    make(path)
+    with pytest.raises(TokenizerError, match=expected):
+        HarmonyTokenizer.from_tokenizer_json(path)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import struct
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine import ModelLoadError, load_model
+from engine import ModelArgs, ModelLoadError, load_model
 from engine.testing.synthetic import read_safetensors, tiny_config, write_checkpoint
-from engine.weights import checkpoint_files, expected_tensors
+from engine.weights import (
+    INDEX_FILE,
+    MAX_HEADER_BYTES,
+    MAX_SHARDS,
+    checkpoint_files,
+    expected_tensors,
+    read_header,
+    scan_checkpoint,
+)
 from tests.conftest import CheckpointFactory, param_bytes
 
 
@@ -168,3 +180,204 @@ def test_loading_holds_no_second_copy_of_the_weights(make_checkpoint: Checkpoint
     assert final == pytest.approx(params, rel=0.05)
     # one layer's bf16 source and fp32 copy may coexist with the loaded model
     assert peak < final * 1.25, (peak, final)
+
+
+# -- hostile headers and indexes: refused by name, before a tensor byte is read -------------------
+
+
+def _safetensors(path: Path, header: object, data: bytes = b"", length: int | None = None) -> Path:
+    """A safetensors file written byte by byte: `length` overrides the declared header size."""
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw) if length is None else length) + raw + data)
+    return path
+
+
+def _entry(dtype: str, shape: list[int], start: int, end: int) -> dict[str, object]:
+    return {"dtype": dtype, "shape": shape, "data_offsets": [start, end]}
+
+
+def test_a_sound_header_is_read_with_absolute_offsets(tmp_path: Path) -> None:
+    header = {"a": _entry("BF16", [2, 2], 0, 8), "b": _entry("F64", [1], 8, 16), "__metadata__": {}}
+    path = _safetensors(tmp_path / "x.safetensors", header, bytes(16))
+    base = 8 + len(json.dumps(header))
+    infos = read_header(path)
+    assert set(infos) == {"a", "b"}
+    assert (infos["a"].start, infos["a"].end, infos["b"].start) == (base, base + 8, base + 8)
+    assert infos["b"].dtype == "F64" and infos["a"].shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ([1, 2, 3], "its safetensors header is a list, not an object"),
+        ({"a": 5}, "the header entry of a is 5, not an object"),
+        ({"a": _entry("X99", [4], 0, 4)}, "a has the unknown dtype 'X99'"),
+        ({"a": _entry("U8", "4", 0, 4)}, "a has the shape '4', not a list of sizes"),  # type: ignore[arg-type]
+        ({"a": _entry("U8", [-4], 0, 4)}, "not a list of sizes"),
+        ({"a": _entry("U8", [1] * 9, 0, 1)}, "not a list of sizes"),
+        ({"a": _entry("U8", [4], -4, 0)}, "not two offsets"),
+        ({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4, 8]}}, "not two offsets"),
+        ({"a": _entry("U8", [4], 4, 0)}, "a declares a byte range that fits no shape"),
+        ({"a": _entry("BF16", [4], 0, 4)}, "a declares a byte range that fits no shape"),
+        ({"a": _entry("U8", [4], 8, 12)}, "is truncated: a needs bytes up to"),
+        (
+            {"a": _entry("U8", [4], 0, 4), "b": _entry("U8", [2], 2, 4)},
+            "b and a claim the same bytes",
+        ),
+        (
+            {
+                "big": _entry("U8", [8], 0, 8),
+                "inner": _entry("U8", [2], 2, 4),
+                "c": _entry("U8", [2], 6, 8),
+            },
+            "claim the same bytes",
+        ),
+    ],
+    ids=[
+        "list",
+        "entry-number",
+        "unknown-dtype",
+        "shape-text",
+        "shape-negative",
+        "shape-9-dims",
+        "offset-negative",
+        "three-offsets",
+        "offsets-reversed",
+        "range-too-short",
+        "range-past-file",
+        "overlap",
+        "overlap-nested",
+    ],
+)
+def test_a_lying_header_is_refused_by_name(tmp_path: Path, header: object, message: str) -> None:
+    path = _safetensors(tmp_path / "x.safetensors", header, bytes(8))
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        read_header(path)
+
+
+def test_empty_tensors_may_share_an_offset(tmp_path: Path) -> None:
+    header = {
+        "a": _entry("U8", [0], 4, 4),
+        "b": _entry("U8", [4], 0, 4),
+        "c": _entry("U8", [4], 4, 8),
+    }
+    assert set(read_header(_safetensors(tmp_path / "x.safetensors", header, bytes(8)))) == set(
+        header
+    )
+
+
+@pytest.mark.parametrize(
+    ("length", "message"),
+    [
+        (2**63, "its header claims 9,223,372,036,854,775,808 bytes, more than any checkpoint's"),
+        (MAX_HEADER_BYTES + 1, "more than any checkpoint's"),
+        (1000, "is truncated or not a safetensors file: its header claims 1,000 bytes"),
+    ],
+)
+def test_the_header_length_is_capped_and_checked_against_the_file(
+    tmp_path: Path, length: int, message: str
+) -> None:
+    path = _safetensors(tmp_path / "x.safetensors", {}, bytes(64), length=length)
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        read_header(path)
+
+
+def test_a_deeply_nested_header_is_a_clear_error(tmp_path: Path) -> None:
+    path = _safetensors(tmp_path / "x.safetensors", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ModelLoadError, match="its safetensors header nests too deeply"):
+        read_header(path)
+
+
+@pytest.mark.timeout(30)  # a FIFO opened for reading without O_NONBLOCK blocks for good
+def test_a_shard_that_is_a_fifo_or_a_device_is_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    (tmp_path / "zero.safetensors").symlink_to("/dev/zero")
+    t0 = time.perf_counter()
+    for name in ("fifo.safetensors", "zero.safetensors"):
+        with pytest.raises(ModelLoadError, match=f"{name} is damaged: it is not an ordinary file"):
+            read_header(tmp_path / name)
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize(("dtype", "itemsize"), [("F64", 8), ("I16", 2), ("BOOL", 1), ("F32", 4)])
+def test_a_wrong_dtype_is_named_as_such(tmp_path: Path, dtype: str, itemsize: int) -> None:
+    path = write_checkpoint(tmp_path / "m", tiny_config())
+    shard = path / "model.safetensors"
+    blob = shard.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header, data = json.loads(blob[8 : 8 + n]), blob[8 + n :]
+    name = "model.layers.1.self_attn.sinks"  # BF16 (8,)
+    header[name] = _entry(dtype, [8], len(data), len(data) + 8 * itemsize)
+    _safetensors(shard, header, data + bytes(8 * itemsize))
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"model\.safetensors: {re.escape(name)} has dtype {dtype}; expected BF16\.",
+    ):
+        scan_checkpoint(path, ModelArgs.from_model_dir(path))
+
+
+def test_overlapping_tensors_never_load(tmp_path: Path) -> None:
+    path = write_checkpoint(tmp_path / "m", tiny_config())
+    shard = path / "model.safetensors"
+    blob = shard.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    a, b = "model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight"
+    header[b]["data_offsets"] = header[a]["data_offsets"]  # two tensors, one set of weights
+    _safetensors(shard, header, blob[8 + n :])
+    with pytest.raises(ModelLoadError, match="claim the same bytes"):
+        load_model(path)
+
+
+def _index(folder: Path, weight_map: object) -> Path:
+    (folder / "config.json").write_text(json.dumps(tiny_config()))
+    (folder / INDEX_FILE).write_text(json.dumps({"weight_map": weight_map}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("weight_map", "message"),
+    [
+        (
+            {"a": "../../other/model.safetensors"},
+            "'../../other/model.safetensors', which is a path",
+        ),
+        ({"a": "/dev/zero"}, "'/dev/zero', which is a path"),
+        ({"a": "sub\\model.safetensors"}, "which is a path"),
+        ({"a": "model\x00.safetensors"}, "which is a path"),
+        ({"a": "config.json"}, "'config.json', not a .safetensors file name"),
+        ({"a": ".safetensors"}, "not a .safetensors file name"),
+        ({"a": ["model.safetensors"]}, "it lists a list as a file"),
+        ({"a": 5}, "it lists 5 as a file"),
+        ({"a": "x" * 300 + ".safetensors"}, "which no file can be named"),
+        ({}, "is corrupt: it has no weight_map."),
+        ([], "is corrupt: it has no weight_map."),
+    ],
+)
+def test_an_index_listing_anything_but_shard_names_is_refused(
+    tmp_path: Path, weight_map: object, message: str
+) -> None:
+    folder = _index(tmp_path, weight_map)
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        checkpoint_files(folder)
+
+
+def test_an_index_with_too_many_shards_is_refused(tmp_path: Path) -> None:
+    folder = _index(tmp_path, {f"t{i}": f"m{i}.safetensors" for i in range(MAX_SHARDS + 1)})
+    with pytest.raises(ModelLoadError, match="lists 1,001 files"):
+        checkpoint_files(folder)
+
+
+@pytest.mark.timeout(30)
+def test_an_index_that_is_a_fifo_or_a_device_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / INDEX_FILE)
+    with pytest.raises(ModelLoadError, match=r"index\.json is a named pipe"):
+        checkpoint_files(tmp_path)
+    (tmp_path / INDEX_FILE).unlink()
+    (tmp_path / INDEX_FILE).symlink_to("/dev/zero")
+    with pytest.raises(ModelLoadError, match=r"index\.json is a device"):
+        checkpoint_files(tmp_path)
+    (tmp_path / INDEX_FILE).unlink()
+    (tmp_path / INDEX_FILE).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ModelLoadError, match=r"index\.json in .* is missing"):
+        checkpoint_files(tmp_path)

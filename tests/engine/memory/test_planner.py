@@ -5,10 +5,10 @@ from __future__ import annotations
 import mlx.core as mx
 import pytest
 
-from engine import GREEDY, ModelArgs, load_model
+from engine import GREEDY, ModelArgs, ModelLoadError, load_model
 from engine.memory import PROFILES, MachineBudget, plan_memory, recommend
-from engine.memory.planner import GiB, max_context
-from engine.testing.synthetic import GPT_OSS_20B, GPT_OSS_120B
+from engine.memory.planner import KV_STEP, MIN_USEFUL_CONTEXT, GiB, context_limit, max_context
+from engine.testing.synthetic import GPT_OSS_20B, GPT_OSS_120B, tiny_config
 from tests.conftest import CheckpointFactory, param_bytes
 
 SMALL = dict(hidden_size=256, intermediate_size=256, head_dim=64, num_attention_heads=8,
@@ -94,3 +94,60 @@ def test_max_context_is_the_largest_that_fits() -> None:
     n = max_context(args, "16gb", "bfloat16", budget)
     assert plan_memory(args, "16gb", "bfloat16", n).total <= budget
     assert plan_memory(args, "16gb", "bfloat16", n + 256).total > budget
+
+
+def _budget(usable_gib: float) -> MachineBudget:
+    return MachineBudget(16 * 10**9, 16 * 10**9, int(usable_gib * GiB), reserve=0)
+
+
+def test_a_model_that_holds_barely_a_prompt_does_not_fit() -> None:
+    """Room for the weights and 256 tokens once counted as "fits"; a conversation needs more."""
+    args = ModelArgs.from_dict(GPT_OSS_20B)
+    floor = plan_memory(args, "compact", "bfloat16", KV_STEP).total
+    needed = plan_memory(args, "compact", "bfloat16", MIN_USEFUL_CONTEXT).total
+    budget = MachineBudget(16 * 10**9, 16 * 10**9, (floor + needed) // 2, reserve=0)
+    verdict = recommend(args, budget)
+    assert 0 < verdict.max_context < MIN_USEFUL_CONTEXT
+    assert not verdict.fits
+    assert verdict.message.startswith(
+        f"This model needs at least {needed / GiB:.1f} GiB for 4,096 tokens of context"
+    )
+    with pytest.raises(ModelLoadError, match="does not fit, even with the smallest settings"):
+        verdict.require_fit()
+
+
+def test_the_shortfall_is_measured_on_the_leanest_profile() -> None:
+    """The message once quoted the full profile's 13 GiB to a Mac 0.1 GiB short of compact."""
+    args = ModelArgs.from_dict(GPT_OSS_20B)
+    verdict = recommend(args, _budget(10.2))
+    least = plan_memory(args, "compact", "bfloat16", MIN_USEFUL_CONTEXT).total
+    assert not verdict.fits
+    assert f"needs at least {least / GiB:.1f} GiB" in verdict.message
+    assert least < plan_memory(args, "full", "bfloat16", MIN_USEFUL_CONTEXT).total
+
+
+def test_a_short_but_useful_context_still_fits() -> None:
+    args = ModelArgs.from_dict(GPT_OSS_20B)
+    verdict = recommend(args, _budget(10.3))
+    assert verdict.fits and MIN_USEFUL_CONTEXT <= verdict.max_context < 8192
+    assert "tokens of context fit" in verdict.message
+    verdict.require_fit()  # no error
+
+
+def test_a_model_with_a_short_position_range_needs_only_that_much() -> None:
+    """A model whose positions end before MIN_USEFUL_CONTEXT fits once all of them fit."""
+    args = ModelArgs.from_dict(tiny_config(rope_scaling=None))  # 4,096 positions
+    assert context_limit(args) == 4096
+    verdict = recommend(args, _budget(1.0), wanted_context=8192)
+    assert verdict.fits and verdict.max_context == 4096
+    short = ModelArgs.from_dict(
+        tiny_config(
+            rope_scaling={
+                "rope_type": "yarn",
+                "factor": 1.0,
+                "original_max_position_embeddings": 100,
+            }
+        )
+    )
+    assert max_context(short, "full", "bfloat16", GiB) == 100  # never more than its positions
+    assert recommend(short, _budget(1.0)).fits
