@@ -98,7 +98,9 @@ class ChatController(QObject):
     def refresh_sidebar(self) -> None:
         try:
             if self.sidebar.searching():
-                self.sidebar.show_hits(self.store.search(self.sidebar.search.text()))
+                # Re-run the search off the UI thread; without a search thread, here.
+                if not self.sidebar.refresh_search():
+                    self.sidebar.show_hits(self.store.search(self.sidebar.search.text()))
             else:
                 self.sidebar.set_conversations(self.store.list_conversations())
         except HistoryError as e:

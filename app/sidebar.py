@@ -1,15 +1,18 @@
 """The list of conversations, with New Chat, rename (double-click or F2), delete, and search over
 titles, answers and reasoning with the matching words highlighted.
 
-The sidebar is a view: it emits what the user asked for and the chat controller does it.
+The sidebar is a view: it emits what the user asked for and the chat controller does it. The
+one exception is search, which runs on a thread of its own (BackgroundSearch) when the window
+gives it one: typing must never wait for SQLite, and each keystroke stops the search before it.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import resources
-from app.history import MATCH_END, MATCH_START, ConversationSummary, SearchHit
+from app import messages, resources
+from app.history import MATCH_END, MATCH_START, ConversationSummary, HistoryError, SearchHit
+from app.history.searcher import Searcher, SearchResult
 
 SEARCH_DELAY_MS = 150
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -35,6 +39,33 @@ def highlighted(snippet: str) -> str:
     """A search snippet as HTML: escaped first, then the match markers become <b>."""
     text = html.escape(snippet)
     return text.replace(MATCH_START, "<b>").replace(MATCH_END, "</b>")
+
+
+class BackgroundSearch(QObject):
+    """app.history.searcher.Searcher for Qt: its results arrive as a signal on the UI thread."""
+
+    result_ready = Signal(object)  # SearchResult, emitted on the search thread (so: queued)
+
+    def __init__(
+        self,
+        path: Path | str,
+        parent: QObject | None = None,
+        *,
+        on_step: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._searcher = searcher = Searcher(path, self.result_ready.emit, on_step=on_step)
+        # The thread must not emit from a deleted object, whoever deletes it.
+        self.destroyed.connect(lambda *_: searcher.close())
+
+    def submit(self, text: str) -> int:
+        return self._searcher.submit(text)
+
+    def cancel(self) -> int:
+        return self._searcher.cancel()
+
+    def close(self) -> bool:
+        return self._searcher.close()
 
 
 class Sidebar(QWidget):
@@ -85,15 +116,31 @@ class Sidebar(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SEARCH_DELAY_MS)
-        self._timer.timeout.connect(lambda: self.search_changed.emit(self.search.text().strip()))
-        self.search.textChanged.connect(lambda _text: self._timer.start())
+        self._timer.timeout.connect(self._search_now)
+        self.search.textChanged.connect(self._typed)
         self._filling = False
         self._current: int | None = None
+        self._background: BackgroundSearch | None = None
+        self._generation = 0  # of the search whose result may be shown
+        self._last_error = ""
 
     # -- filling -----------------------------------------------------------------------------
 
     def searching(self) -> bool:
         return bool(self.search.text().strip())
+
+    def use_background_search(self, background: BackgroundSearch) -> None:
+        """Search with `background` from now on; without one, search_changed asks the owner."""
+        self._background = background
+        background.setParent(self)
+        background.result_ready.connect(self._show_result)
+
+    def refresh_search(self) -> bool:
+        """Search again (the history changed); False when there is no background search."""
+        if self._background is None or not self.searching():
+            return False
+        self._generation = self._background.submit(self.search.text().strip())
+        return True
 
     def set_conversations(self, conversations: Sequence[ConversationSummary]) -> None:
         self._filling = True
@@ -161,6 +208,35 @@ class Sidebar(QWidget):
                 self.list.editItem(item)
 
     # -- slots ---------------------------------------------------------------------------
+
+    @Slot(str)
+    def _typed(self, _text: str) -> None:
+        if self._background is not None:
+            self._generation = self._background.cancel()  # its result would be out of date
+        self._timer.start()
+
+    @Slot()
+    def _search_now(self) -> None:
+        text = self.search.text().strip()
+        if text and self._background is not None:
+            self._generation = self._background.submit(text)
+        else:
+            self.search_changed.emit(text)
+
+    @Slot(object)
+    def _show_result(self, result: SearchResult) -> None:
+        if result.generation != self._generation or not self.searching():
+            return
+        error = result.error
+        if error is None:
+            self._last_error = ""
+            self.show_hits(result.hits)
+        elif str(error) != self._last_error:  # once, not on every keystroke
+            self._last_error = str(error)
+            if isinstance(error, HistoryError):
+                messages.error(str(error), details=error.details or None)
+            else:
+                messages.show_error(messages.ErrorInfo.from_exception(error, bug=True))
 
     @Slot(QListWidgetItem)
     def _activated(self, item: QListWidgetItem) -> None:

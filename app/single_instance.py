@@ -10,6 +10,10 @@
 The first instance listens on a QLocalServer (a Unix socket only this user can open). A second
 one finds it by connecting, sends one JSON line {"files": [...], "activate": true}, and exits.
 A socket file left by a crash answers nobody; it is removed and taken over.
+
+The app id names the data folder (`folder_app_id`), so two spellings of one folder find each
+other. An instance that is quitting calls close() first, so that a launch meanwhile becomes the
+next first instance instead of handing its files to one that is going away.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import re
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -35,6 +40,14 @@ def server_name(app_id: str) -> str:
     user = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
     digest = hashlib.sha256(f"{app_id}\0{user}".encode()).hexdigest()[:12]
     return f"{re.sub(r'[^A-Za-z0-9]', '', app_id)[:24]}-{digest}"
+
+
+def folder_app_id(app_id: str, data_folder: Path | str) -> str:
+    """An app id for one data folder, however it is spelled: "~", symlinks, ".." and a trailing
+    slash all resolve to the same real path (a case-insensitive disk may still differ by case;
+    the history's lock file catches that)."""
+    real = os.path.realpath(os.path.expanduser(data_folder))
+    return f"{app_id}-{hashlib.sha256(real.encode()).hexdigest()[:12]}"
 
 
 class SingleInstance(QObject):

@@ -1,7 +1,8 @@
 """Conversation history: SQLite storage, full-text search and export. Qt-free.
 
 The GUI wraps this package; nothing here imports PySide6, so it runs in tests and on any thread
-(one HistoryStore per thread, see store.py).
+(one HistoryStore per thread, see store.py). One process writes a history file at a time
+(lock.py); searches run on a thread of their own, newest query first (searcher.py).
 """
 
 from app.history.errors import HistoryError, move_aside

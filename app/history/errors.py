@@ -8,6 +8,10 @@ How the GUI reacts (the store never holds the caller's data, so nothing on scree
 - kind "corrupt" or "newer" at start-up: offer "Start with an empty history", which calls
   `move_aside(path)` and opens a new store; the damaged file is kept for recovery.
 - kind "disk_full" or "locked": retry on the next write; nothing needs to be reopened.
+- kind "in_use" at start-up: another OSS Desk process is the file's one writer; show the message
+  and quit (a relaunch while the other one is quitting waits for it first, see store.py).
+- kind "taken" while streaming: the answer's row stopped accepting text (another process marked
+  it interrupted); report it once and keep the answer on screen.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 ErrorKind: TypeAlias = Literal[
-    "disk_full", "locked", "corrupt", "newer", "unavailable", "io", "export"
+    "disk_full", "locked", "corrupt", "newer", "unavailable", "io", "export", "in_use", "taken"
 ]
 
 _MESSAGES: dict[str, str] = {
@@ -43,6 +47,14 @@ _MESSAGES: dict[str, str] = {
     ),
     "io": "The conversation history file {path} could not be read or written.",
     "export": "The conversation could not be saved to {path}.",
+    "in_use": (
+        "The conversation history file {path} is open in another OSS Desk: quit that one (or "
+        "wait until it has finished quitting) and open OSS Desk again."
+    ),
+    "taken": (
+        "The answer could not be saved to {path} because another OSS Desk took over that file: "
+        "quit the other OSS Desk, and keep this window open to read the answer."
+    ),
 }
 
 # Extended codes (SQLITE_IOERR_WRITE, SQLITE_CORRUPT_VTAB, ...) are matched by their prefix.

@@ -108,6 +108,12 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _v2_stream_writer(conn: sqlite3.Connection) -> None:
+    # Which process streams an answer (lock.writer_token()): start-up recovery interrupts only
+    # the streams of processes that are gone, never one still being written. NULL: a v1 stream.
+    conn.execute("ALTER TABLE messages ADD COLUMN writer TEXT")
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements; executescript() would COMMIT our open transaction."""
     statements: list[str] = []
@@ -122,7 +128,7 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_stream_writer)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

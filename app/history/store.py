@@ -2,8 +2,13 @@
 
 Thread-safety rule: a HistoryStore belongs to the thread that opened it. sqlite3 enforces this
 (using it from another thread raises sqlite3.ProgrammingError). A second thread opens its own
-HistoryStore on the same path with recover_interrupted=False; WAL lets readers run beside the one
-writer, and the busy timeout queues writers instead of failing them.
+HistoryStore on the same path (recover_interrupted=False skips a recovery that would find nothing:
+the streams of this process are live); WAL lets readers run beside the one writer, and the busy
+timeout queues writers instead of failing them.
+
+One writing process: a store holds its process's share of an exclusive lock on
+`history.sqlite3.lock` (lock.py), so a second OSS Desk on the same folder, however the folder is
+spelled, is refused with HistoryError kind "in_use" instead of writing beside the first.
 
 Durability: synchronous=NORMAL. A commit is in the WAL file before the call returns, so killing
 the app (even SIGKILL) loses nothing already appended; a power cut may lose the last moments of
@@ -14,6 +19,7 @@ wear for no gain against the common failure, which is the app being killed.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -23,8 +29,8 @@ from typing import Any, Self
 
 import platformdirs
 
+from app.history import lock, schema
 from app.history import queries as q
-from app.history import schema
 from app.history.errors import HistoryError, from_sqlite, is_database_failure
 from app.history.records import (
     EFFORTS,
@@ -42,6 +48,11 @@ APP_NAME = "OSS Desk"
 FILE_NAME = "history.sqlite3"
 
 
+def default_folder() -> Path:
+    """The user's data folder (~/Library/Application Support/OSS Desk), not created here."""
+    return Path(platformdirs.user_data_dir(APP_NAME, APP_NAME))
+
+
 class HistoryStore:
     """All conversations, messages and attachments of one user, in one SQLite file.
 
@@ -52,12 +63,21 @@ class HistoryStore:
     """
 
     def __init__(
-        self, path: Path | str, *, recover_interrupted: bool = True, timeout_s: float = 5.0
+        self,
+        path: Path | str,
+        *,
+        recover_interrupted: bool = True,
+        timeout_s: float = 5.0,
+        wait_s: float = 0.0,
     ) -> None:
+        """Open (creating or migrating) the file; wait_s: how long another process may take to
+        let go of it (a relaunch while the previous OSS Desk is still quitting)."""
         self.path = Path(path)
+        self._lock = _lock_for(self.path, wait_s)
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
         except sqlite3.Error as e:
+            self._lock.release()
             raise from_sqlite(e, self.path) from e
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -71,23 +91,24 @@ class HistoryStore:
                 self._recover_interrupted() if recover_interrupted else ()
             )
         except sqlite3.Error as e:
-            self._conn.close()
+            self.close()
             if is_database_failure(e):
                 raise from_sqlite(e, self.path) from e
             raise
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
 
     @classmethod
     def default(cls, **kwargs: Any) -> Self:
         """The store in the user's data folder (~/Library/Application Support/OSS Desk)."""
-        folder = Path(platformdirs.user_data_dir(APP_NAME, APP_NAME))
+        folder = default_folder()
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder / FILE_NAME, **kwargs)
 
     def close(self) -> None:
         self._conn.close()
+        self._lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -120,10 +141,15 @@ class HistoryStore:
         return self._transaction("DEFERRED")  # one snapshot across the statements of a read
 
     def _recover_interrupted(self) -> tuple[int, ...]:
+        # This process holds the lock, so a stream of any other writer has no one left to finish
+        # it; a stream of this process (another store, another thread) is still live.
         with self._write() as db:
-            rows = db.execute("SELECT id FROM messages WHERE status = 'streaming'").fetchall()
-            db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
-        return tuple(row[0] for row in rows)
+            rows = db.execute(
+                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' "
+                "AND writer IS NOT ? RETURNING id",
+                (lock.writer_token(),),
+            ).fetchall()
+        return tuple(sorted(row[0] for row in rows))
 
     # Conversations
 
@@ -248,8 +274,14 @@ class HistoryStore:
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, position, role, status, effort, "
-                "created_at) VALUES (?, ?, 'assistant', 'streaming', ?, ?)",
-                (conversation_id, q.next_position(db, conversation_id), effort, time.time()),
+                "created_at, writer) VALUES (?, ?, 'assistant', 'streaming', ?, ?, ?)",
+                (
+                    conversation_id,
+                    q.next_position(db, conversation_id),
+                    effort,
+                    time.time(),
+                    lock.writer_token(),
+                ),
             )
             q.touch(db, conversation_id)
         return q.rowid(cursor)
@@ -257,9 +289,11 @@ class HistoryStore:
     def append_to_message(
         self, message_id: int, content_delta: str = "", reasoning_delta: str = ""
     ) -> bool:
-        """Add streamed text to a streaming answer. False if it is gone or no longer streaming.
+        """Add streamed text to a streaming answer. False if the answer was deleted.
 
         The whole delta is committed or none of it: after a HistoryError, send it again.
+        HistoryError kind "taken" if the answer exists but no longer streams (another process
+        marked it interrupted, or it was finished): text sent then would be lost without a word.
         """
         if not content_delta and not reasoning_delta:
             return True
@@ -269,7 +303,12 @@ class HistoryStore:
                 "WHERE id = ? AND status = 'streaming'",
                 (content_delta, reasoning_delta, message_id),
             )
-        return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                return True
+            row = db.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return False
+        raise HistoryError("taken", self.path, f"message {message_id} is {row[0]}, not streaming")
 
     def set_message_text(self, message_id: int, content: str, reasoning: str = "") -> bool:
         """Overwrite an answer's text, e.g. to resync from memory after a failed append."""
@@ -304,15 +343,20 @@ class HistoryStore:
         stats: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> bool:
-        """End a stream as complete, cancelled or error; this also makes it searchable."""
+        """End a stream as complete, cancelled or error; this also makes it searchable.
+
+        HistoryError kind "taken" if the answer no longer streams: its stored end stands.
+        """
         status = check_choice(status, FINAL_STATUSES, "status")
         stats_json = json.dumps(stats or {}, sort_keys=True)
         with self._write() as db:
             row = db.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+                "SELECT conversation_id, status FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
             if row is None:
                 return False
+            if row[1] != "streaming":
+                raise HistoryError("taken", self.path, f"message {message_id} is {row[1]}")
             db.execute(
                 "UPDATE messages SET status = ?, stats = ?, error = ? WHERE id = ?",
                 (status, stats_json, error, message_id),
@@ -377,3 +421,13 @@ class HistoryStore:
         """Conversations whose title, answers or reasoning contain every word typed."""
         with self._read() as db:
             return search(db, text, limit)
+
+
+def _lock_for(path: Path, wait_s: float) -> lock.ProcessLock:
+    try:  # beside the real file, so that a symlink to it does not get a lock of its own
+        return lock.acquire(f"{os.path.realpath(path)}.lock", wait_s=wait_s)
+    except lock.LockHeld as e:
+        who = f"process {e.owner_pid}" if e.owner_pid else "another process"
+        raise HistoryError("in_use", path, f"{e.path} is held by {who}") from e
+    except OSError as e:
+        raise HistoryError("unavailable", path, e.strerror or str(e)) from e

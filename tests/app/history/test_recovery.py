@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.history import HistoryStore
+from app.engine_worker import TurnRequest
+from app.history import HistoryError, HistoryStore
+from app.messages import ErrorInfo
+from app.turn_stream import AnswerStream, TurnUpdate
+from engine import ChannelDelta, TurnFinished, TurnStats
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -100,3 +106,71 @@ def test_a_second_store_does_not_interrupt_a_live_stream(
         assert other.recovered_message_ids == ()
         assert other.get_message(answer).status == "streaming"
     assert store.append_to_message(answer, "still going")
+
+
+def test_reopening_in_the_writing_process_leaves_its_live_stream_alone(
+    store: HistoryStore, db_path: Path
+) -> None:
+    conv = store.create_conversation()
+    answer = store.begin_assistant_message(conv, "low")
+    store.append_to_message(answer, "still ")
+    with HistoryStore(db_path) as reopened:  # recovery on: e.g. a test or a second window
+        assert reopened.recovered_message_ids == ()
+        assert reopened.get_message(answer).status == "streaming"
+    assert store.append_to_message(answer, "going")
+    assert store.get_message(answer).content == "still going"
+
+
+def test_a_stream_from_before_writers_were_recorded_is_recovered(
+    store: HistoryStore, db_path: Path, raw: sqlite3.Connection
+) -> None:
+    conv = store.create_conversation()
+    answer = store.begin_assistant_message(conv, "low")
+    raw.execute("UPDATE messages SET writer = NULL WHERE id = ?", (answer,))  # a v1 row
+    raw.commit()
+    store.close()
+    with HistoryStore(db_path) as reopened:
+        assert reopened.recovered_message_ids == (answer,)
+        assert reopened.get_message(answer).status == "interrupted"
+
+
+def test_an_answer_taken_over_refuses_more_text_loudly(
+    store: HistoryStore, raw: sqlite3.Connection
+) -> None:
+    conv = store.create_conversation()
+    answer = store.begin_assistant_message(conv, "medium")
+    store.append_to_message(answer, "844 characters on screen")
+    # What a process that got past the lock would do on start-up: the old, blind recovery.
+    raw.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+    raw.commit()
+    with pytest.raises(HistoryError) as caught:
+        store.append_to_message(answer, " and more")
+    assert caught.value.kind == "taken"
+    assert str(caught.value).startswith(
+        f"The answer could not be saved to {store.path} because another OSS Desk took over"
+    )
+    assert "interrupted" in caught.value.details
+    assert store.get_message(answer).content == "844 characters on screen"
+
+
+def test_the_answer_stream_reports_a_taken_answer_once(
+    store: HistoryStore, raw: sqlite3.Connection
+) -> None:
+    conv = store.create_conversation()
+    store.add_user_message(conv, "hi")
+    answer = store.begin_assistant_message(conv, "low")
+    request = TurnRequest(1, conv, answer, "send", "hi", (), "low")
+    shown: list[TurnUpdate] = []
+    warnings: list[ErrorInfo] = []
+    stream = AnswerStream(request, store, shown.append, warnings.append, interval_s=0)
+    stats = TurnStats(**{f.name: 0 for f in dataclasses.fields(TurnStats)})
+    stream.consume([ChannelDelta("final", "Hello"), TurnFinished("tool_call", stats)])
+    raw.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", (answer,))
+    raw.commit()
+    words = [ChannelDelta("final", f" word{i}") for i in range(5)]
+    stream.consume([*words, TurnFinished("stop", stats)])
+    stream.finish("complete", {}, None)
+    assert "".join(u.answer for u in shown) == "Hello word0 word1 word2 word3 word4"
+    assert len(warnings) == 1 and "another OSS Desk took over" in warnings[0].text
+    kept = store.get_message(answer)  # what the other process found stays as it found it
+    assert (kept.status, kept.content) == ("interrupted", "Hello")

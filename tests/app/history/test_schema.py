@@ -1,4 +1,4 @@
-"""Schema versioning: user_version, WAL, foreign keys, migrations that can grow to v2."""
+"""Schema versioning: user_version, WAL, foreign keys, migrations that can grow further."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.history import SCHEMA_VERSION, HistoryError, HistoryStore, schema
 def test_a_new_file_is_at_the_current_version_in_wal_mode(
     store: HistoryStore, raw: sqlite3.Connection
 ) -> None:
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert store._conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
@@ -28,7 +28,7 @@ def test_reopening_does_not_migrate_again(store: HistoryStore, db_path: Path) ->
         assert reopened.get_conversation(conv)[0].title == "survivor"
 
 
-def _v2_add_pinned(conn: sqlite3.Connection) -> None:
+def _add_pinned(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
 
 
@@ -38,10 +38,11 @@ def test_a_later_migration_runs_once_on_an_existing_file(
     store.create_conversation(title="old")
     store.close()
     conn = sqlite3.connect(db_path, isolation_level=None)
-    assert schema.migrate(conn, (*schema.MIGRATIONS, _v2_add_pinned)) == 1
-    assert schema.migrate(conn, (*schema.MIGRATIONS, _v2_add_pinned)) == 2  # nothing left to do
+    assert schema.migrate(conn, (*schema.MIGRATIONS, _add_pinned)) == SCHEMA_VERSION
+    # nothing left to do the second time
+    assert schema.migrate(conn, (*schema.MIGRATIONS, _add_pinned)) == SCHEMA_VERSION + 1
     assert conn.execute("SELECT title, pinned FROM conversations").fetchall() == [("old", 0)]
-    assert schema.user_version(conn) == 2
+    assert schema.user_version(conn) == SCHEMA_VERSION + 1
     conn.close()
 
 
@@ -49,13 +50,13 @@ def test_a_failed_migration_leaves_the_previous_version(store: HistoryStore, db_
     store.close()
 
     def broken(conn: sqlite3.Connection) -> None:
-        _v2_add_pinned(conn)
+        _add_pinned(conn)
         raise RuntimeError("bug in migration")
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     with pytest.raises(RuntimeError):
         schema.migrate(conn, (*schema.MIGRATIONS, broken))
-    assert schema.user_version(conn) == 1
+    assert schema.user_version(conn) == SCHEMA_VERSION
     columns = [row[1] for row in conn.execute("PRAGMA table_info(conversations)")]
     assert "pinned" not in columns
     conn.close()

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from app.history import MATCH_END, MATCH_START, HistoryStore, SearchHit
-from app.history.search import fts_query
+from app.history import search as search_module
+from app.history.search import MAX_WORD_CHARS, MAX_WORDS, fts_query, search_words
 
 
 def _chat(store: HistoryStore, question: str, answer: str = "", reasoning: str = "") -> int:
@@ -96,7 +97,7 @@ def test_blank_or_punctuation_only_queries_find_nothing(store: HistoryStore) -> 
     _chat(store, "q", "text")
     assert store.search("") == [] and store.search("  * -- ") == []
     assert fts_query("  ") is None
-    assert fts_query('a"b AND') == '"a""b"* "AND"*'
+    assert fts_query('ab"cd AND') == '"ab""cd"* "AND"*'
 
 
 def test_unicode_text_and_accents(store: HistoryStore) -> None:
@@ -148,3 +149,101 @@ def test_deleting_a_conversation_removes_its_index_rows(
 def test_search_hit_parts_split_the_marks() -> None:
     hit = SearchHit(1, "t", f"a {MATCH_START}b{MATCH_END} c {MATCH_START}d{MATCH_END}", 2)
     assert hit.parts() == [("a ", False), ("b", True), (" c ", False), ("d", True)]
+
+
+# -- what the user types, made safe and bounded ------------------------------------------------
+
+
+def test_one_letter_matches_a_whole_word_and_two_letters_a_prefix(store: HistoryStore) -> None:
+    word = _chat(store, "q", "Plan a trip")
+    _chat(store, "q", "Apples and avocados")
+    assert fts_query("a") == '"a"' and fts_query("av") == '"av"*'
+    assert _found(store, "a") == [word]  # not every word that starts with "a"
+    assert len(store.search("av")) == 1
+
+
+def test_a_short_last_token_is_matched_whole(store: HistoryStore) -> None:
+    conv = _chat(store, "q", "We don't parse XML, e.g. with regexes")
+    assert fts_query("don't") == '"don\'t"'  # "t" as a prefix would merge every word in t...
+    assert fts_query("e.g.") == '"e.g."'
+    assert _found(store, "don't") == [conv]
+    assert _found(store, "e.g.") == [conv]
+
+
+def test_repeated_words_are_searched_once(store: HistoryStore) -> None:
+    conv = _chat(store, "q", "memory bandwidth")
+    assert fts_query("memory " * 80) == '"memory"*'
+    assert fts_query("Memory memory MEMORY, memory") == '"Memory"*'
+    assert _found(store, "memory " * 80) == [conv]
+
+
+def test_control_characters_are_dropped_and_nul_padded_text_still_reads(
+    store: HistoryStore,
+) -> None:
+    conv = _chat(store, "q", "salt and pepper")
+    utf16_as_bytes = "salt pepper".encode("utf-16-le").decode("latin-1")
+    assert "\x00" in utf16_as_bytes
+    assert search_words(utf16_as_bytes) == ["salt", "pepper"]
+    assert search_words("salt\tpep\x00per\r\nx\x7f\x9fy") == ["salt", "pepper", "xy"]
+    for typed in (utf16_as_bytes, "\x00salt", "sa\x00lt\x00", "pepper\x02\x03", "\ud800salt"):
+        assert _found(store, typed) == [conv], repr(typed)
+    assert store.search("\x00\x00\x01\x1f") == []
+
+
+def test_long_pastes_search_for_their_longest_words() -> None:
+    words = [f"w{i}" for i in range(3 * MAX_WORDS)]  # w0 ... w9 are the shortest
+    assert search_words(" ".join(words)) == words[10 : 10 + MAX_WORDS]  # longest, first ones
+    long_word = "x" * 10_000
+    assert search_words(long_word) == ["x" * MAX_WORD_CHARS]
+    query = fts_query(("lorem ipsum " * 20_000) + " ".join(words))
+    assert query is not None and len(query) < MAX_WORDS * (MAX_WORD_CHARS + 4)
+
+
+def test_a_pasted_paragraph_finds_its_chat(store: HistoryStore) -> None:
+    paragraph = (
+        "Quantisation stores the experts in four bits, and the attention stays in bfloat16, "
+        "which is why the model fits in sixteen gigabytes of unified memory on a laptop."
+    )
+    conv = _chat(store, "q", paragraph)
+    _chat(store, "q", "the model is in the memory of a laptop, which fits in the bits")
+    assert len(paragraph.split()) > MAX_WORDS
+    assert _found(store, paragraph) == [conv]
+
+
+def test_a_word_cut_short_still_finds_itself(store: HistoryStore) -> None:
+    long_word = "pneumonoultramicroscopicsilicovolcanoconiosis" * 2  # 90 letters
+    conv = _chat(store, "q", f"the word {long_word} is long")
+    assert len(long_word) > MAX_WORD_CHARS
+    assert _found(store, long_word) == [conv]
+
+
+def test_common_words_are_ranked_among_the_newest_matches(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chats = [_chat(store, f"chat {i}", "walrus " * (1 + i % 2)) for i in range(6)]
+    assert sorted(_found(store, "walrus")) == sorted(chats)
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    newest = chats[-3:]
+    found = _found(store, "walrus")
+    assert sorted(found) == sorted(newest)
+    assert found[0] == chats[5]  # "walrus walrus" ranks above a single "walrus"
+
+
+def test_title_matches_come_first_with_their_best_passage(store: HistoryStore) -> None:
+    by_text = _chat(store, "q", "the heron waded")
+    by_title = _chat(store, "Heron photos", "a grey heron, a heron again")
+    only_title = _chat(store, "q", "no such bird here")
+    store.rename_conversation(only_title, "heron nests")
+    hits = store.search("heron")
+    assert [h.conversation_id for h in hits] == [only_title, by_title, by_text]
+    assert hits[0].message_id is None and hits[0].snippet.startswith(f"{MATCH_START}heron")
+    assert hits[1].message_id is not None and ("Heron", True) in hits[1].parts()
+    assert [h.title for h in hits] == ["heron nests", "Heron photos", "q"]
+
+
+def test_the_limit_counts_conversations(store: HistoryStore) -> None:
+    for i in range(12):
+        _chat(store, f"otter {i}" if i % 3 == 0 else f"chat {i}", "otter " * (i + 1))
+    hits = store.search("otter", limit=5)
+    assert len(hits) == 5 and len({h.conversation_id for h in hits}) == 5
+    assert store.search("otter", limit=0) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.history import HistoryStore, NewAttachment, ToolCall
+from app.history import HistoryError, HistoryStore, NewAttachment, ToolCall
 from app.history import store as store_module
 
 REPORT = NewAttachment("report.pdf", "pdf", "Quarterly numbers…", 1234, pages=3, sha256="ab" * 32)
@@ -149,8 +149,13 @@ def test_streaming_answer_accumulates_and_finishes(store: HistoryStore) -> None:
     message = store.get_message(answer)
     assert (message.content, message.status, message.stats) == ("Hello there", "complete", stats)
     assert message.reasoning == "think0 think1 think2 think3 think4 "
-    assert not store.append_to_message(answer, "late")  # a finished answer is frozen
+    with pytest.raises(HistoryError) as late:  # a finished answer is frozen, never silently
+        store.append_to_message(answer, "late")
+    assert late.value.kind == "taken"
+    with pytest.raises(HistoryError, match="another OSS Desk took over"):
+        store.finish_message(answer, "error", error="too late")
     assert store.get_message(answer).content == "Hello there"
+    assert store.get_message(answer).status == "complete"
 
 
 def test_error_and_cancel_are_recorded(store: HistoryStore) -> None:
