@@ -4,28 +4,37 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TESTSTAMP := $(VENV)/.test-installed
 ORACLE := $(VENV)/.oracle
 
 .PHONY: run demo-cli test lint pytest venv clean
 
 venv: $(STAMP)
 
+# The app's own dependencies only: `make run` never installs the test tools (torch among them).
 $(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(STAMP)
+
+# `make test` adds the test extra (pytest, linters, torch, openai-harmony, the real vocabulary's data).
+$(TESTSTAMP): $(STAMP)
 	@# shellcheck lints the build scripts (tests/packaging); best effort where apt-get exists
 	-@command -v shellcheck >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
 		(apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 || true
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(TESTSTAMP)
 
 # OpenAI's reference implementation is the test oracle. Its metadata says Python >= 3.12 and pulls in
-# server packages; only gpt_oss.torch is needed, and it runs on 3.11, so install the wheel alone.
-$(ORACLE): $(STAMP)
+# server packages; only gpt_oss.torch and its browser tool are needed, and they run on 3.11, so install
+# the wheel alone (the browser tool's own imports are in the `oracle` extra).
+$(ORACLE): $(TESTSTAMP)
 	rm -rf $(VENV)/wheels && mkdir -p $(VENV)/wheels
 	$(PY) -m pip download --quiet --no-deps --python-version 3.12 --only-binary=:all: \
 		gpt-oss==0.0.9 -d $(VENV)/wheels
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(VENV)/wheels/gpt_oss-0.0.9-py3-none-any.whl
+	$(PY) -m pip install --quiet -e '.[test,oracle]'
 	touch $(ORACLE)
 
 # `make run` starts the app; MODEL=DIR skips the first-run setup, ARGS go to the app
@@ -45,7 +54,7 @@ else
 	$(PY) -m engine.cli.generate --model $(MODEL) $(if $(ARGS),$(ARGS),--prompt-ids $(PROMPT_IDS))
 endif
 
-lint: $(STAMP)
+lint: $(TESTSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy engine metal_kernels app tests benchmarks
