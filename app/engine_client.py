@@ -8,6 +8,7 @@ QThread.terminate is never used: a thread killed inside MLX could leave the GPU 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -31,10 +32,14 @@ class EngineClient(QObject):
     turn_finished = Signal(object)  # TurnResult
     tokens_counted = Signal(int, int)
     history_failed = Signal(object)  # ErrorInfo
+    prompt_cache_cleared = Signal(object)  # bytes freed
     _load_requested = Signal(str, str)
     _turn_requested = Signal(object)
     _count_requested = Signal(int, str)
     _shutdown_requested = Signal()
+    _forget_requested = Signal(int)
+    _clear_cache_requested = Signal()
+    _cache_limit_requested = Signal(object)
 
     def __init__(self, worker: EngineWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +52,9 @@ class EngineClient(QObject):
         self._turn_requested.connect(worker.start_turn, queued)
         self._count_requested.connect(worker.count_tokens, queued)
         self._shutdown_requested.connect(worker.shutdown, queued)
+        self._forget_requested.connect(worker.forget_conversation, queued)
+        self._clear_cache_requested.connect(worker.clear_prompt_cache, queued)
+        self._cache_limit_requested.connect(worker.set_prompt_cache_limit, queued)
         for name in (
             "load_progressed",
             "model_loaded",
@@ -55,6 +63,7 @@ class EngineClient(QObject):
             "turn_finished",
             "tokens_counted",
             "history_failed",
+            "prompt_cache_cleared",
         ):
             getattr(worker, name).connect(getattr(self, name), queued)
         self.turn_finished.connect(self._forget_turn)
@@ -63,6 +72,11 @@ class EngineClient(QObject):
         self._turn_ids = 0
         self.model: ModelInfo | None = None
         self._thread.start()
+
+    @property
+    def prompt_cache_dir(self) -> Path | None:
+        """Where chats' prompt caches are kept (fixed when the worker was made), or None."""
+        return self.worker.prompt_cache_dir
 
     @property
     def current_turn(self) -> TurnRequest | None:
@@ -89,6 +103,17 @@ class EngineClient(QObject):
 
     def count_tokens(self, key: int, text: str) -> None:
         self._count_requested.emit(key, text)
+
+    def forget_conversation(self, conversation_id: int) -> None:
+        """The chat was deleted: its saved prompt cache goes too."""
+        self._forget_requested.emit(conversation_id)
+
+    def clear_prompt_cache(self) -> None:
+        """Delete every saved prompt cache; `prompt_cache_cleared` says how many bytes."""
+        self._clear_cache_requested.emit()
+
+    def set_prompt_cache_limit(self, max_bytes: int) -> None:
+        self._cache_limit_requested.emit(max_bytes)
 
     def cancel(self) -> None:
         """Stop the running answer at the next token; what was written is kept."""

@@ -8,6 +8,11 @@ killing the app (even SIGKILL) mid-answer loses nothing on screen; the UI thread
 I/O per token; and the window receives one update per interval however fast the model is.
 Stop is the request's threading.Event, set by the UI thread and checked by the engine between
 tokens. Errors come back as ErrorInfo values; every turn ends with exactly one turn_finished.
+
+Prompt cache (issue 12): with a `prompt_cache_dir`, each conversation's KV cache is saved after
+every turn (after turn_finished, so the save never delays the answer) and restored when its
+session is rebuilt (switching chats, restarting); the file is keyed by conversation id. A failed
+save is reported once per model load on history_failed; a file that does not fit is ignored.
 """
 
 from __future__ import annotations
@@ -26,16 +31,20 @@ from app.history_bridge import stats_record
 from app.messages import ErrorInfo
 from app.turn_stream import AnswerStream, TurnResult
 from engine import (
+    DEFAULT_PROMPT_CACHE_BYTES,
     ChatEvent,
     ChatSession,
     EngineError,
     HarmonyTokenizer,
+    LoadedModel,
     Message,
     ModelArgs,
     ModelLoadError,
+    PromptCache,
     ReasoningEffort,
     SamplingSettings,
     ToolCallRequested,
+    clear_prompt_cache_folder,
     load_model,
     machine_budget,
     recommend,
@@ -170,6 +179,7 @@ class EngineWorker(QObject):
     turn_finished = Signal(object)  # TurnResult, one per TurnRequest
     tokens_counted = Signal(int, int)  # key, tokens (-1: no tokenizer)
     history_failed = Signal(object)  # ErrorInfo: the answer is shown but could not be saved
+    prompt_cache_cleared = Signal(object)  # bytes freed by clear_prompt_cache (may pass 2**31)
 
     def __init__(
         self,
@@ -178,8 +188,14 @@ class EngineWorker(QObject):
         loader: Loader = load_engine,
         session_factory: SessionFactory | None = None,
         instructions: str | None = None,
+        prompt_cache_dir: Path | str | None = None,
+        prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
     ) -> None:
         super().__init__()
+        self._prompt_cache_dir = None if prompt_cache_dir is None else Path(prompt_cache_dir)
+        self._prompt_cache_bytes = prompt_cache_bytes
+        self._prompt_cache: PromptCache | None = None
+        self._prompt_cache_warned = False
         self._history_path = history_path
         self._loader = loader
         self._factory = session_factory or chat_sessions(instructions)
@@ -195,7 +211,7 @@ class EngineWorker(QObject):
 
     @Slot(str, str)
     def load(self, path: str, profile: str) -> None:
-        self._model = self._tokenizer = self._session = None
+        self._model = self._tokenizer = self._session = self._prompt_cache = None
         self._conversation_id = None
         try:
             self._model, self._tokenizer, info = self._loader(path, profile, self._progress)
@@ -209,6 +225,7 @@ class EngineWorker(QObject):
             )
             return
         self._load_failed = False
+        self._open_prompt_cache()
         self.model_loaded.emit(info)
         waiting, self._waiting_counts = self._waiting_counts, []
         for key, text in waiting:
@@ -267,6 +284,36 @@ class EngineWorker(QObject):
             bug = ErrorInfo.from_exception(e, bug=True)
             result = TurnResult(request.turn_id, request.message_id, "error", stats, bug)
         self.turn_finished.emit(result)
+        self._save_prompt_cache(request.conversation_id)
+
+    @property
+    def prompt_cache_dir(self) -> Path | None:
+        return self._prompt_cache_dir  # set once, before the thread starts: safe to read anywhere
+
+    @Slot(int)
+    def forget_conversation(self, conversation_id: int) -> None:
+        """The conversation was deleted: drop its saved prompt cache (and its session)."""
+        if self._conversation_id == conversation_id:
+            self._session = self._conversation_id = None
+        if self._prompt_cache is not None:
+            self._prompt_cache.delete(str(conversation_id))
+
+    @Slot()
+    def clear_prompt_cache(self) -> None:
+        """Deletes every saved prompt cache; emits the bytes freed."""
+        folder = self._prompt_cache_dir
+        freed = 0
+        try:
+            freed = clear_prompt_cache_folder(folder) if folder is not None else 0
+        except OSError as e:
+            log.warning("cannot clear the prompt cache in %s: %s", folder, e)
+        self.prompt_cache_cleared.emit(freed)
+
+    @Slot(object)  # an int of bytes: gigabytes do not fit Qt's 32-bit int
+    def set_prompt_cache_limit(self, max_bytes: int) -> None:
+        self._prompt_cache_bytes = max_bytes
+        if self._prompt_cache is not None:
+            self._prompt_cache.max_bytes = max_bytes
 
     @Slot()
     def shutdown(self) -> None:
@@ -320,7 +367,56 @@ class EngineWorker(QObject):
         if not same or session is None:
             session = self._factory(self._model, self._tokenizer, request.history)
             self._session, self._conversation_id = session, request.conversation_id
+            if self._prompt_cache is not None and isinstance(session, ChatSession):
+                self._prompt_cache.restore(str(request.conversation_id), session)
         return session
+
+    def _open_prompt_cache(self) -> None:
+        """A prompt cache for the real engine's model; fakes in tests have none."""
+        folder = self._prompt_cache_dir
+        model, tokenizer = self._model, self._tokenizer
+        if folder is None or not isinstance(model, LoadedModel):
+            return
+        if not isinstance(tokenizer, HarmonyTokenizer):
+            return
+        try:
+            self._prompt_cache = PromptCache(
+                model, tokenizer, folder, max_bytes=self._prompt_cache_bytes
+            )
+        except (OSError, EngineError) as e:  # the model works without one, only slower
+            log.warning("no prompt cache in %s: %s", folder, e)
+            return
+        self._prompt_cache_warned = False
+        self._drop_deleted_conversations()
+
+    def _drop_deleted_conversations(self) -> None:
+        """Files of conversations deleted while no model was loaded (or in another run)."""
+        store, cache = self._history(), self._prompt_cache
+        if store is None or cache is None:
+            return
+        try:
+            live = {str(c.id) for c in store.list_conversations()}
+        except HistoryError as e:
+            log.warning("cannot list conversations to tidy the prompt cache: %s", e)
+            return
+        for key in cache.saved_keys():
+            if key not in live:
+                cache.delete(key)
+
+    def _save_prompt_cache(self, conversation_id: int) -> None:
+        session, cache = self._session, self._prompt_cache
+        if cache is None or self._conversation_id != conversation_id:
+            return
+        if not isinstance(session, ChatSession):
+            return
+        try:
+            result = cache.save(str(conversation_id), session)
+        except Exception:  # a bug of ours; the answer is already shown and stored
+            log.exception("saving the prompt cache of conversation %d failed", conversation_id)
+            return
+        if result.problem and not self._prompt_cache_warned:
+            self._prompt_cache_warned = True  # once: every later turn would fail the same way
+            self.history_failed.emit(ErrorInfo("Prompt cache not saved", result.problem))
 
     @staticmethod
     def _begin(session: TurnSession, request: TurnRequest) -> Iterator[ChatEvent]:

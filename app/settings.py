@@ -49,6 +49,9 @@ class Settings:
     collapse_reasoning_when_done: bool = True
     include_reasoning_in_exports: bool = True
     show_sidebar: bool = True
+    prompt_cache_gb: float = 5.0  # each chat's KV cache on disk, least recently used evicted
+    # The model folder the user chose to load although the planner says it does not fit.
+    oversized_model_dir: str = ""
     # Base64 of QWidget.saveGeometry() / QMainWindow.saveState() / QSplitter.saveState().
     window_geometry: str = ""
     window_state: str = ""
@@ -81,10 +84,15 @@ _TYPES: dict[str, Any] = {
     "collapse_reasoning_when_done": bool,
     "include_reasoning_in_exports": bool,
     "show_sidebar": bool,
+    "prompt_cache_gb": float,
+    "oversized_model_dir": str,
     "window_geometry": str,
     "window_state": str,
     "splitter_state": str,
 }
+
+
+MAX_PROMPT_CACHE_GB = 1000.0
 
 
 class SettingsStore(QObject):
@@ -133,4 +141,6 @@ class SettingsStore(QObject):
         settings = Settings(**values)
         if settings.temperature < 0 or settings.temperature > 2:
             settings = replace(settings, temperature=Settings.temperature)
+        if not 0 <= settings.prompt_cache_gb <= MAX_PROMPT_CACHE_GB:
+            settings = replace(settings, prompt_cache_gb=Settings.prompt_cache_gb)
         return settings

@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import Profile, Settings, SettingsStore, Theme
-from engine import ReasoningEffort
+from app.engine_client import EngineClient
+from app.settings import MAX_PROMPT_CACHE_GB, Profile, Settings, SettingsStore, Theme
+from engine import ReasoningEffort, prompt_cache_folder_bytes
 
 PROFILE_TITLES = {
     Profile.AUTO: "Automatic (best that fits this Mac)",
@@ -38,9 +39,20 @@ def _named(widget: QWidget, name: str, description: str = "") -> QWidget:
     return widget
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB" if n >= 1e6 else "nothing"
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, store: SettingsStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: SettingsStore,
+        parent: QWidget | None = None,
+        *,
+        engine: EngineClient | None = None,
+    ) -> None:
         super().__init__(parent)
+        self._engine = engine
         self.setWindowTitle("Settings")
         self.setModal(False)
         self._store = store
@@ -81,6 +93,25 @@ class SettingsDialog(QDialog):
             "Memory profile",
             "How the model is held in memory; changing it reloads the model.",
         )
+        self.prompt_cache_gb = QDoubleSpinBox()
+        self.prompt_cache_gb.setRange(0.0, MAX_PROMPT_CACHE_GB)
+        self.prompt_cache_gb.setDecimals(1)
+        self.prompt_cache_gb.setSuffix(" GB")
+        self.prompt_cache_gb.lineEdit().setAccessibleName("Cached prompts limit")
+        _named(
+            self.prompt_cache_gb,
+            "Cached prompts limit",
+            "Each chat's processed prompt is kept on disk so it reopens instantly; the least "
+            "recently used are removed first. 0 keeps none.",
+        )
+        self.prompt_cache_used = QLabel()
+        self.prompt_cache_used.setProperty("role", "secondary")
+        self.clear_prompt_cache = QPushButton("Clear Cached Prompts")
+        _named(self.clear_prompt_cache, "Clear cached prompts")
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.prompt_cache_gb)
+        cache_row.addWidget(self.prompt_cache_used, 1)
+        cache_row.addWidget(self.clear_prompt_cache)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_dir, 1)
         model_row.addWidget(self.choose_model)
@@ -94,6 +125,7 @@ class SettingsDialog(QDialog):
         form.addRow("Appearance:", self.theme)
         form.addRow("Model folder:", model_row)
         form.addRow("Memory profile:", self.profile)
+        form.addRow("Cached prompts:", cache_row)
         note = QLabel("Changes apply at once.")
         note.setProperty("role", "secondary")
         layout = QVBoxLayout(self)
@@ -118,6 +150,11 @@ class SettingsDialog(QDialog):
             lambda: store.update(profile=Profile(self.profile.currentData()))
         )
         self.choose_model.clicked.connect(self._choose_model)
+        self.prompt_cache_gb.valueChanged.connect(lambda v: store.update(prompt_cache_gb=float(v)))
+        self.clear_prompt_cache.clicked.connect(self._clear_prompt_cache)
+        if engine is not None:
+            engine.prompt_cache_cleared.connect(self._prompt_cache_cleared)
+        self._show_prompt_cache_use()
 
     @Slot(object)
     def _show(self, settings: Settings) -> None:
@@ -129,6 +166,7 @@ class SettingsDialog(QDialog):
             self.export_reasoning,
             self.theme,
             self.profile,
+            self.prompt_cache_gb,
         ]
         for control in controls:
             control.blockSignals(True)  # showing a value must not write it back
@@ -141,6 +179,7 @@ class SettingsDialog(QDialog):
             self.theme.setCurrentIndex(self.theme.findData(settings.theme.value))
             self.profile.setCurrentIndex(self.profile.findData(settings.profile.value))
             self.model_dir.setText(settings.model_dir)
+            self.prompt_cache_gb.setValue(settings.prompt_cache_gb)
         finally:
             for control in controls:
                 control.blockSignals(False)
@@ -152,3 +191,19 @@ class SettingsDialog(QDialog):
         )
         if folder:
             self._store.update(model_dir=folder)
+
+    def _show_prompt_cache_use(self, note: str = "") -> None:
+        folder = self._engine.prompt_cache_dir if self._engine is not None else None
+        used = prompt_cache_folder_bytes(folder) if folder is not None else 0
+        self.prompt_cache_used.setText(note or f"{_megabytes(used)} in use")
+        self.clear_prompt_cache.setEnabled(folder is not None and used > 0)
+
+    @Slot()
+    def _clear_prompt_cache(self) -> None:
+        if self._engine is not None:
+            self.clear_prompt_cache.setEnabled(False)
+            self._engine.clear_prompt_cache()
+
+    @Slot(object)
+    def _prompt_cache_cleared(self, freed: int) -> None:
+        self._show_prompt_cache_use(f"Cleared {_megabytes(freed)}")

@@ -5,16 +5,23 @@ dataclasses.
 """
 
 from engine.chat import (
+    DEFAULT_PROMPT_CACHE_BYTES,
     ChannelDelta,
     ChatEvent,
     ChatSession,
     PrefillProgress,
+    PromptCache,
     ReasoningBudget,
     ReasoningCut,
+    RestoreResult,
+    SaveResult,
     ToolCallRequested,
     TurnEvents,
     TurnFinished,
     TurnStats,
+    clear_prompt_cache_folder,
+    default_prompt_cache_folder,
+    prompt_cache_folder_bytes,
 )
 from engine.config import ModelArgs
 from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
@@ -66,6 +73,7 @@ from engine.tokenizer import HarmonyTokenizer
 from engine.weights import checkpoint_files
 
 __all__ = [
+    "DEFAULT_PROMPT_CACHE_BYTES",
     "DOCUMENT_SUFFIXES",
     "GREEDY",
     "Author",
@@ -96,12 +104,15 @@ __all__ = [
     "ModelArgs",
     "ModelLoadError",
     "PrefillProgress",
+    "PromptCache",
     "ReasoningBudget",
     "ReasoningCut",
     "ReasoningEffort",
+    "RestoreResult",
     "RetryPolicy",
     "Role",
     "SamplingSettings",
+    "SaveResult",
     "SystemContent",
     "TextContent",
     "Token",
@@ -117,12 +128,15 @@ __all__ = [
     "check_disk",
     "check_fits",
     "checkpoint_files",
+    "clear_prompt_cache_folder",
     "compose_user_message",
+    "default_prompt_cache_folder",
     "download",
     "extract",
     "load_model",
     "machine_budget",
     "plan_download",
     "plan_memory",
+    "prompt_cache_folder_bytes",
     "recommend",
 ]

@@ -16,6 +16,9 @@ from engine.sampling import Sampler
 
 StopReason = Literal["stop", "length", "cancel"]
 DEFAULT_PREFILL_STEP = 512
+# Prefill runs in pieces of at most this many tokens and checks for Stop between them: MLX cannot
+# interrupt an evaluation, so this bounds the work left once Stop is pressed.
+CANCEL_STEP = 64
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,17 @@ def prefill(
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> mx.array | None:
-    """Runs all but nothing of `tokens` through the model in chunks of `step`.
+    """Runs all of `tokens` through the model in chunks of `step` (at most CANCEL_STEP).
 
-    Returns the last position's logits (1, V), or None if cancelled. Chunking bounds the
-    attention scores and activations held at once, whatever the prompt's length.
+    Returns the last position's logits (1, V), or None if cancelled, which is checked before
+    each chunk. Chunking bounds the attention scores and activations held at once, whatever the
+    prompt's length.
     """
     if not tokens:
         raise ValueError("prefill needs at least one token")
+    if step < 1:
+        raise ValueError("step must be positive")
+    step = min(step, CANCEL_STEP)
     logits: mx.array | None = None
     n = len(tokens)
     for start in range(0, n, step):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from engine.cache import (
     CacheSnapshot,
+    LayerCache,
     cache_offset,
     can_trim_to,
     restore_snapshot,
@@ -51,6 +52,31 @@ class CachedContext:
     @property
     def snapshot_offsets(self) -> list[int]:
         return sorted(self._snapshots)
+
+    @property
+    def cache(self) -> Sequence[LayerCache]:
+        """The layers' caches, for the prompt cache to save (read them, do not change them)."""
+        return self._cache
+
+    @property
+    def snapshots(self) -> dict[int, CacheSnapshot]:
+        return dict(self._snapshots)
+
+    def install(
+        self,
+        tokens: Sequence[int],
+        cache: list[LayerCache],
+        snapshots: dict[int, CacheSnapshot],
+    ) -> None:
+        """Replaces the cache with one restored from disk that holds `tokens`."""
+        if len(cache) != len(self._cache) or any(c.offset != len(tokens) for c in cache):
+            raise ValueError("the restored cache does not hold exactly the given tokens")
+        if any(not 0 < s <= len(tokens) for s in snapshots):
+            raise ValueError("a restored snapshot lies outside the restored tokens")
+        self._cache = cache
+        self._tokens = list(tokens)
+        self._snapshots = dict(snapshots)
+        self._decoder = None
 
     def start(self, sampler: Sampler) -> None:
         """Begins a model run that samples with `sampler`."""

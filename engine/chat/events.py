@@ -19,10 +19,19 @@ CutReason: TypeAlias = Literal["budget", "loop", "no_answer"]
 
 @dataclass(frozen=True)
 class PrefillProgress:
-    """`done` of `total` new prompt tokens are processed (total excludes reused cache tokens)."""
+    """`done` of `total` new prompt tokens are processed (total excludes reused cache tokens),
+    `elapsed_s` after the turn started (restoring and rewinding the cache included)."""
 
     done: int
     total: int
+    elapsed_s: float = 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds until the prompt is processed at the rate so far; None before any rate."""
+        if self.done <= 0 or self.elapsed_s <= 0:
+            return None
+        return self.elapsed_s * (self.total - self.done) / self.done
 
 
 @dataclass(frozen=True)

@@ -146,13 +146,24 @@ class ChatSession:
         """The token ids the KV cache holds, in order."""
         return self._context.tokens
 
+    @property
+    def context(self) -> CachedContext:
+        """The KV cache and its token ids (engine-internal: the prompt cache saves and restores
+        it between turns, never while one runs)."""
+        self._check_idle()
+        return self._context
+
     def conversation(self) -> Conversation:
         """Everything the next prompt renders, before earlier turns' analysis is dropped."""
         return self._conversation(self._messages)
 
-    def prompt_ids(self) -> list[int]:
-        """The token ids the next model run would see (ending with `<|start|>assistant`)."""
-        return list(build_prompt(self._tokenizer, self.conversation()).ids)
+    def prompt_ids(self, *, follow_up: bool = False) -> list[int]:
+        """The token ids the next model run would see (ending with `<|start|>assistant`).
+
+        With `follow_up`, after an empty user message, as `send` renders it: the last reply's
+        analysis is dropped then, so this is what a restored cache should be matched against."""
+        messages = (*self._messages, Message.user("")) if follow_up else self._messages
+        return list(build_prompt(self._tokenizer, self._conversation(messages)).ids)
 
     def reset(self) -> None:
         """Forgets the conversation. The cache stays, so the next turn reuses the system

@@ -39,6 +39,7 @@ from engine.chat.events import (
 )
 from engine.chat.prompt import TERMINAL_TOKENS, Prompt, final_header_ids
 from engine.chat.tool_calls import ToolCatalog, tool_call
+from engine.generate import CANCEL_STEP
 from engine.harmony import (
     Author,
     Channel,
@@ -145,11 +146,11 @@ class Run:
             yield from out
 
     def _prefill(self) -> Generator[ChatEvent, None, bool]:
-        """Feeds the prompt after the reusable prefix in chunks, snapshotting at the prompt's
-        marks; returns False if cancelled."""
+        """Feeds the prompt after the reusable prefix in chunks of at most CANCEL_STEP tokens
+        (so Stop lands soon), snapshotting at the prompt's marks; returns False if cancelled."""
         ids = self._prompt.ids
         self._kept = self._ctx.rewind(ids)
-        total, step = len(ids) - self._kept, self._limits.prefill_step
+        total, step = len(ids) - self._kept, min(self._limits.prefill_step, CANCEL_STEP)
         stops = {self._kept + i for i in range(step, total, step)}
         stops |= {m for m in self._prompt.marks if self._kept < m <= len(ids)} | {len(ids)}
         start = self._kept
@@ -159,7 +160,7 @@ class Run:
             self._ctx.feed(ids[start:end], sample=end == len(ids))
             if end in self._prompt.marks:
                 self._ctx.snapshot(compact=True)
-            yield PrefillProgress(end - self._kept, total)
+            yield PrefillProgress(end - self._kept, total, time.perf_counter() - self._t0)
             start = end
         return True
 

@@ -1,8 +1,11 @@
 """The engine worker over a FakeEngine that yields scripted events: updates are batched, saved
-before they are shown, errors come back as values, and every turn ends with one result."""
+before they are shown, errors come back as values, and every turn ends with one result. At the
+end, its prompt cache on the real engine: a follow-up after a restart reuses the saved cache,
+deleted chats lose their files, Clear reports the bytes freed, and a failed save is shown once."""
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import threading
@@ -14,13 +17,15 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.engine_client import EngineClient
-from app.engine_worker import EngineWorker, ModelInfo, TurnRequest
+from app.engine_worker import EngineWorker, ModelInfo, TurnRequest, TurnSession
 from app.history import HistoryStore
 from app.turn_stream import TurnResult, TurnUpdate
 from engine import (
     ChannelDelta,
     ChatEvent,
+    ChatSession,
     ContextOverflowError,
+    HarmonyTokenizer,
     Message,
     PrefillProgress,
     ReasoningCut,
@@ -30,6 +35,8 @@ from engine import (
     TurnFinished,
     TurnStats,
 )
+from engine.chat import cache_file
+from engine.testing.scripted import ScriptedSampler, reply_ids
 
 TIMEOUT_MS = 10_000
 STATS = TurnStats(50, 0, 50, 12, 5, 6, 0, 0.2, 250.0, 30.0, 0.6)
@@ -270,3 +277,118 @@ def test_a_model_that_cannot_load_is_an_error_value(qtbot: QtBot, tmp_path: Path
         assert counted.args == [1, -1]
     finally:
         assert client.shutdown()
+
+
+# -- the prompt cache, on the real engine (tiny synthetic checkpoint, scripted tokens) ----------
+
+REAL_TIMEOUT_MS = 30_000
+DOCUMENT = "Please keep this document in mind: " + "the cache is on disk. " * 40
+
+
+class Sessions:
+    """Real ChatSessions whose tokens are scripted, remembered so a test can read them."""
+
+    def __init__(self, tok: HarmonyTokenizer) -> None:
+        self._tok = tok
+        self.made: list[ChatSession] = []
+
+    def __call__(self, model: Any, tokenizer: Any, history: Any) -> TurnSession:
+        answer = [Message.assistant("Reading.", channel="analysis"), Message.assistant("Noted.")]
+        sampler = ScriptedSampler(reply_ids(self._tok, answer) * 4)
+        session = ChatSession.from_messages(model, tokenizer, history, sampler=sampler)
+        self.made.append(session)
+        return session
+
+
+def _real_client(
+    qtbot: QtBot, store_path: Path, folder: Path, sessions: Sessions, model_dir: Path
+) -> EngineClient:
+    worker = EngineWorker(
+        history_path=store_path, session_factory=sessions, prompt_cache_dir=folder
+    )
+    client = EngineClient(worker)
+    with qtbot.waitSignal(client.model_loaded, timeout=REAL_TIMEOUT_MS):
+        client.load(str(model_dir), "full")
+    return client
+
+
+def _real_turn(
+    qtbot: QtBot, client: EngineClient, store: HistoryStore, conversation: int, text: str,
+    history: tuple[Message, ...],
+) -> TurnResult:  # fmt: skip
+    store.add_user_message(conversation, text)
+    message_id = store.begin_assistant_message(conversation, "medium")
+    request = TurnRequest(
+        client.next_turn_id(), conversation, message_id, "send", text, history, "medium"
+    )
+    with qtbot.waitSignal(client.turn_finished, timeout=REAL_TIMEOUT_MS) as finished:
+        client.start_turn(request)
+    result: TurnResult = finished.args[0]
+    assert result.status == "complete", result.error
+    return result
+
+
+def test_a_follow_up_after_a_restart_reuses_the_saved_cache(
+    qtbot: QtBot, store_path: Path, tmp_path: Path, model_dir: Path, tok: HarmonyTokenizer
+) -> None:
+    folder = tmp_path / "prompts"
+    store = HistoryStore(store_path)
+    chat, other = store.create_conversation(), store.create_conversation()
+    sessions = Sessions(tok)
+    client = _real_client(qtbot, store_path, folder, sessions, model_dir)
+    first = _real_turn(qtbot, client, store, chat, DOCUMENT, ())
+    assert first.stats["reused_tokens"] == 0
+    history = sessions.made[0].messages
+    _real_turn(qtbot, client, store, other, "Something else.", ())
+    saved = {f"{chat}.kv.safetensors", f"{other}.kv.safetensors"}
+    # saved after turn_finished, so that the save never delays the answer
+    qtbot.waitUntil(lambda: {p.name for p in folder.iterdir()} == saved, timeout=REAL_TIMEOUT_MS)
+    store.delete_conversation(other)  # (the window does this; the worker is not told)
+    assert client.shutdown()
+
+    client = _real_client(qtbot, store_path, folder, sessions, model_dir)  # a restart
+    assert {p.name for p in folder.iterdir()} == {f"{chat}.kv.safetensors"}  # tidied at load
+    again = _real_turn(qtbot, client, store, chat, "What is on disk?", history)
+    # what the open chat reuses: the first prompt (its reply's analysis is dropped now)
+    assert again.stats["reused_tokens"] == first.stats["prompt_tokens"] > 200
+    client.forget_conversation(chat)
+    qtbot.waitUntil(
+        lambda: not (folder / f"{chat}.kv.safetensors").exists(), timeout=REAL_TIMEOUT_MS
+    )
+    third = store.create_conversation()
+    _real_turn(qtbot, client, store, third, DOCUMENT, ())
+    qtbot.waitUntil((folder / f"{third}.kv.safetensors").exists, timeout=REAL_TIMEOUT_MS)
+    size = (folder / f"{third}.kv.safetensors").stat().st_size
+    with qtbot.waitSignal(client.prompt_cache_cleared, timeout=REAL_TIMEOUT_MS) as cleared:
+        client.clear_prompt_cache()
+    assert cleared.args == [size] and list(folder.iterdir()) == []
+    assert client.shutdown()
+    store.close()
+
+
+def test_a_failed_save_is_shown_once_and_the_turns_complete(
+    qtbot: QtBot,
+    store_path: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    tok: HarmonyTokenizer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def disk_full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_file, "write", disk_full)
+    store = HistoryStore(store_path)
+    chat = store.create_conversation()
+    sessions = Sessions(tok)
+    client = _real_client(qtbot, store_path, tmp_path / "prompts", sessions, model_dir)
+    problems: list[Any] = []
+    client.history_failed.connect(problems.append)
+    _real_turn(qtbot, client, store, chat, DOCUMENT, ())
+    _real_turn(qtbot, client, store, chat, "And again?", sessions.made[0].messages[:-1])
+    qtbot.wait(50)  # let a second warning, if any, arrive
+    assert len(problems) == 1 and problems[0].title == "Prompt cache not saved"
+    assert "No space left on device" in problems[0].text
+    assert problems[0].text.startswith("The prompt cache could not be saved in")
+    assert client.shutdown()
+    store.close()

@@ -132,3 +132,21 @@ def test_continuing_a_cache_equals_one_long_prompt(model: LoadedModel) -> None:
         if isinstance(e, Token)
     ]
     assert cont == fresh
+
+
+def test_stop_during_a_512_token_prefill_lands_within_64_tokens(model: LoadedModel) -> None:
+    cancel = threading.Event()
+    progress: list[tuple[int, int]] = []
+
+    def on_prefill(done: int, total: int) -> None:
+        progress.append((done, total))
+        cancel.set()  # Stop pressed as soon as the first progress is shown
+
+    cache = model.new_cache()
+    prompt = [(i * 37) % 500 + 1 for i in range(512)]
+    events = list(model.generate(prompt, cancel=cancel, cache=cache, on_prefill=on_prefill))
+    assert len(events) == 1 and isinstance(events[0], Finished)
+    assert events[0].reason == "cancel"
+    first_done = progress[0][0]
+    assert progress[0][1] == 512 and 0 < first_done <= 64
+    assert cache[0].offset - first_done <= 64
