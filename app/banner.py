@@ -1,7 +1,8 @@
 """The non-modal message banner: what went wrong (or right), with "Copy details" for a report.
 
 Banners stack above the conversation, newest last, at most MAX_BANNERS; info banners close by
-themselves, warnings and errors stay until closed. Nothing here blocks or steals focus.
+themselves, warnings and errors stay until closed. A message that repeats one already shown, or
+that has the same topic, replaces it rather than stacking. Nothing here blocks or steals focus.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLay
 
 from app.messages import UserMessage
 
-MAX_BANNERS = 3
+# Two: a newer problem does not push the one the user is reading out of sight, and a third
+# would take the conversation's room.
+MAX_BANNERS = 2
 INFO_TIMEOUT_MS = 8000
 _PREFIX = {"info": "", "warning": "Warning: ", "error": "Error: "}
 
@@ -33,6 +36,13 @@ class Banner(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(self.label, 1)
+        self.action_button: QToolButton | None = None
+        if message.action is not None:
+            self.action_button = QToolButton()
+            self.action_button.setText(message.action.label)
+            self.action_button.setAccessibleName(message.action.label)
+            self.action_button.clicked.connect(self.run_action)
+            layout.addWidget(self.action_button)
         self.copy_button: QToolButton | None = None
         if message.details:
             self.copy_button = QToolButton()
@@ -51,6 +61,12 @@ class Banner(QFrame):
     @Slot()
     def copy_details(self) -> None:
         QGuiApplication.clipboard().setText(f"{self.message.text}\n\n{self.message.details}")
+
+    @Slot()
+    def run_action(self) -> None:
+        if self.message.action is not None:
+            self.message.action.run()
+        self.dismiss()
 
     @Slot()
     def dismiss(self) -> None:
@@ -76,8 +92,13 @@ class BannerArea(QWidget):
 
     @Slot(object)
     def show_message(self, message: UserMessage) -> None:
-        if any(b.message == message for b in self._banners):
-            return  # the same problem twice in a row says nothing new
+        for old in list(self._banners):
+            # The same words (at another level, e.g. a warning on attach, an error on send) or
+            # the same topic: the newer banner takes the older one's place.
+            if old.message.text == message.text or (
+                message.topic and old.message.topic == message.topic
+            ):
+                old.dismiss()
         banner = Banner(message, self)
         banner.closed.connect(lambda b=banner: self._forget(b))
         self._banners.append(banner)
@@ -87,6 +108,12 @@ class BannerArea(QWidget):
         if message.level == "info":
             QTimer.singleShot(INFO_TIMEOUT_MS, banner, banner.dismiss)
         self.show()
+
+    @Slot(str)
+    def withdraw(self, topic: str) -> None:
+        for banner in list(self._banners):
+            if banner.message.topic == topic:
+                banner.dismiss()
 
     def clear(self) -> None:
         for banner in list(self._banners):

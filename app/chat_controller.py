@@ -10,6 +10,7 @@ text that could not be sent.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -30,6 +31,9 @@ from engine import FitReport, Message, SamplingSettings, check_fits, compose_use
 
 log = logging.getLogger(__name__)
 
+ModelState = Literal["none", "loading", "ready", "failed"]
+NO_MODEL_STATUS = "No model chosen"
+
 
 def answer_room(context_tokens: int) -> int:
     """Tokens kept free for reasoning and the answer when deciding whether documents fit."""
@@ -42,6 +46,7 @@ class ChatController(QObject):
     conversation_changed = Signal(object)  # int | None
     answer_updated = Signal(int)  # message id, after its widget took the update
     turn_completed = Signal(object)  # TurnResult
+    setup_requested = Signal()  # the user wants to choose or download a model
 
     def __init__(
         self,
@@ -67,6 +72,9 @@ class ChatController(QObject):
         self.effort = settings.settings.reasoning_effort.value
         self._turn: TurnRequest | None = None
         self._context_used = 0
+        # "none" until a load starts: nothing loads until a model is chosen (and setup may be
+        # cancelled), so the window must not claim otherwise.
+        self.model_state: ModelState = "none"
         engine.turn_progressed.connect(self._progressed)
         engine.turn_finished.connect(self._finished)
         engine.history_failed.connect(self._history_failed)
@@ -78,6 +86,7 @@ class ChatController(QObject):
         composer.effort_chosen.connect(self.set_effort)
         composer.edit_last_requested.connect(self.edit_last)
         composer.files_dropped.connect(attachments.add_paths)
+        composer.setup_requested.connect(self.setup_requested)
         view.edit_requested.connect(self.edit_last)
         view.regenerate_requested.connect(self.regenerate)
         sidebar.conversation_selected.connect(self.open_conversation)
@@ -87,7 +96,7 @@ class ChatController(QObject):
         sidebar.search_changed.connect(self.search)
         attachments.changed.connect(self._check_attachments)
         composer.set_effort(self.effort)
-        composer.set_status("Loading the model…")
+        composer.set_status(NO_MODEL_STATUS, offer_setup=True)
 
     @property
     def busy(self) -> bool:
@@ -184,7 +193,7 @@ class ChatController(QObject):
             return
         report = self._fit_report()
         if report is not None and not report.fits:
-            messages.error(report.message)
+            messages.error(report.message, topic="fit")
             return
         composed = compose_user_message(text, [a.doc for a in docs if a.doc is not None])
         try:
@@ -304,9 +313,24 @@ class ChatController(QObject):
 
     # -- model and documents ---------------------------------------------------------------
 
+    def model_loading(self) -> None:
+        """A load has started (the window asked the engine)."""
+        self.model_state = "loading"
+        self.composer.set_status("Loading the model…")
+        messages.withdraw("model")
+
     def _ready_to_send(self) -> bool:
         if self.engine.model is None:
-            messages.info("The model is not ready yet; your message stays in the field.")
+            if self.model_state == "loading":
+                messages.info(
+                    "The model is still loading; your message stays in the field.", topic="model"
+                )
+            else:
+                messages.info(
+                    "No model is set up yet. Set one up to chat; your message stays in the field.",
+                    topic="model",
+                    action=messages.Action("Set Up Model…", self.setup_requested.emit),
+                )
             return False
         if self.attachments.pending():
             messages.info("The attached documents are still being read.")
@@ -327,7 +351,9 @@ class ChatController(QObject):
             return
         report = self._fit_report()
         if report is not None and not report.fits:
-            messages.warning(report.message)
+            messages.warning(report.message, topic="fit")
+        else:
+            messages.withdraw("fit")
 
     @Slot(object)
     def _history_failed(self, problem: ErrorInfo) -> None:
@@ -335,14 +361,20 @@ class ChatController(QObject):
 
     @Slot(object)
     def _model_loaded(self, info: ModelInfo) -> None:
+        self.model_state = "ready"
         self.composer.set_status(f"{info.name} · {info.context_tokens:,}-token context")
         if not info.fits and info.fit_message:
-            messages.warning(info.fit_message)
+            messages.warning(info.fit_message, topic="memory")  # once per load, not stacked
 
     @Slot(object)
     def _load_failed(self, problem: ErrorInfo) -> None:
-        self.composer.set_status("No model loaded")
-        messages.show_error(problem)
+        self.model_state = "failed"
+        self.composer.set_status("No model loaded", offer_setup=True)
+        messages.show_error(
+            problem,
+            topic="model",
+            action=messages.Action("Choose Another Model…", self.setup_requested.emit),
+        )
 
     @Slot(int, int)
     def _load_progressed(self, done: int, total: int) -> None:

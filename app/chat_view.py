@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.history import StoredAttachment, StoredMessage
@@ -19,6 +20,10 @@ EMPTY_HINT = (
     "Everything stays on this Mac."
 )
 FOLLOW_SLACK_PX = 24
+# Text lines longer than ~760 px are hard to follow back to the next line's start; wider windows
+# centre a column of this width, as Messages and ChatGPT do.
+READING_WIDTH = 760
+SIDE_MARGIN = 20
 
 
 def attachment_label(attachment: StoredAttachment) -> str:
@@ -39,7 +44,7 @@ class ChatView(QScrollArea):
         self._container = QWidget()
         self._container.setObjectName("chatContainer")
         self._layout = QVBoxLayout(self._container)
-        self._layout.setContentsMargins(20, 16, 20, 16)
+        self._layout.setContentsMargins(SIDE_MARGIN, 16, SIDE_MARGIN, 16)
         self._layout.setSpacing(14)
         self._layout.addStretch(1)
         self.empty_hint = QLabel(EMPTY_HINT)
@@ -147,6 +152,13 @@ class ChatView(QScrollArea):
         self._following = True
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        side = max(SIDE_MARGIN, (self.viewport().width() - READING_WIDTH) // 2)
+        margins = self._layout.contentsMargins()
+        if margins.left() != side:
+            self._layout.setContentsMargins(side, margins.top(), side, margins.bottom())
+        super().resizeEvent(event)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ Esc leaves editing. Dropped files become attachments; dropped text is inserted a
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 from app import resources
 
 EFFORTS = (("low", "Low"), ("medium", "Medium"), ("high", "High"))
+MIN_INPUT_LINES = 2
+# The field grows with its text up to this share of the window, then scrolls (as Messages does).
+MAX_INPUT_SHARE = 0.4
 PLACEHOLDER = "Message gpt-oss (Return sends, Shift+Return for a new line)"
 
 
@@ -79,6 +82,7 @@ class Composer(QFrame):
     edit_last_requested = Signal()
     edit_cancelled = Signal()
     files_dropped = Signal(list)
+    setup_requested = Signal()
 
     def __init__(self, tray: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,7 +96,11 @@ class Composer(QFrame):
         self.input.setAccessibleDescription(PLACEHOLDER)
         self.input.setPlaceholderText(PLACEHOLDER)
         self.input.setTabChangesFocus(True)
-        self.input.setFixedHeight(76)
+        self._max_input_height = 10_000
+        # After the layout has wrapped the new text (textChanged comes before it, one line short).
+        self.input.document().documentLayout().documentSizeChanged.connect(
+            lambda _size: self.fit_input()
+        )
         self.input.submitted.connect(self._submit)
         self.input.edit_last_requested.connect(self.edit_last_requested)
         self.input.escape_pressed.connect(self._escape)
@@ -119,6 +127,13 @@ class Composer(QFrame):
             self.effort_buttons[value] = button
         self.status_label = QLabel()
         self.status_label.setProperty("role", "secondary")
+        self.setup_button = QToolButton()
+        self.setup_button.setText("Set Up Model…")
+        self.setup_button.setAccessibleName("Set up a model")
+        self.setup_button.setToolTip("Download gpt-oss or choose a model folder")
+        self.setup_button.setProperty("role", "link")
+        self.setup_button.clicked.connect(self.setup_requested)
+        self.setup_button.hide()
         self.send_button = QToolButton()
         self.send_button.setProperty("role", "send")
         self.send_button.clicked.connect(self._send_or_stop)
@@ -132,6 +147,7 @@ class Composer(QFrame):
             toolbar.addWidget(button)
         toolbar.addStretch(1)
         toolbar.addWidget(self.status_label)
+        toolbar.addWidget(self.setup_button)
         toolbar.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -141,6 +157,7 @@ class Composer(QFrame):
         layout.addLayout(toolbar)
         self.set_effort("medium")
         self.set_busy(False)
+        self.fit_input()
 
     @staticmethod
     def _action_button(text: str, accessible: str, icon: str | None = None) -> QToolButton:
@@ -150,6 +167,7 @@ class Composer(QFrame):
         button.setProperty("role", "composer-action")
         if icon:
             button.setIcon(resources.icon(icon))
+            button.setProperty("icon_name", icon)  # drawn again on an appearance change
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         return button
 
@@ -182,11 +200,46 @@ class Composer(QFrame):
         name = "Stop" if busy else "Send"
         self.send_button.setText(name)
         self.send_button.setIcon(resources.icon("stop" if busy else "send"))
+        self.send_button.setProperty("icon_name", "stop" if busy else "send")
         self.send_button.setAccessibleName("Stop the answer" if busy else "Send message")
         self.send_button.setToolTip("Stop (Ctrl+. or Esc)" if busy else "Send (Return)")
 
-    def set_status(self, text: str) -> None:
+    def set_status(self, text: str, *, offer_setup: bool = False) -> None:
+        """The model's state by Send; `offer_setup` adds a "Set Up Model…" link beside it."""
         self.status_label.setText(text)
+        self.setup_button.setVisible(offer_setup)
+
+    def set_window_height(self, height: int) -> None:
+        """The window's height bounds the field's (MAX_INPUT_SHARE of it)."""
+        self._max_input_height = max(
+            self._input_height(MIN_INPUT_LINES), int(height * MAX_INPUT_SHARE)
+        )
+        self.fit_input()
+
+    @Slot()
+    def fit_input(self) -> None:
+        """As tall as its text (wrapped lines count), between MIN_INPUT_LINES and the cap."""
+        # A plain-text document's layout measures its height in (wrapped) lines.
+        lines = int(self.input.document().documentLayout().documentSize().height())
+        wanted = self._input_height(max(MIN_INPUT_LINES, lines))
+        height = min(wanted, self._max_input_height)
+        if self.input.height() != height or self.input.minimumHeight() != height:
+            self.input.setFixedHeight(height)
+
+    def _input_height(self, lines: int) -> int:
+        margins = self.input.contentsMargins()
+        frame = (
+            2 * int(self.input.document().documentMargin())
+            + 2 * self.input.frameWidth()
+            + margins.top()
+            + margins.bottom()
+            + 2  # QPlainTextEdit keeps 1 px below the last line before it adds a scroll bar
+        )
+        return lines * self.input.fontMetrics().lineSpacing() + frame
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_input()  # a new width rewraps the text
 
     def begin_edit(self, text: str) -> None:
         self._editing = True

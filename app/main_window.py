@@ -15,10 +15,13 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QApplication,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -27,12 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import messages
+from app import messages, resources
 from app.application import apply_theme, is_dark
 from app.attachments import AttachmentList, AttachmentTray
 from app.banner import BannerArea
 from app.chat_controller import ChatController
-from app.chat_view import ChatView
+from app.chat_view import READING_WIDTH, ChatView
 from app.composer import Composer, local_files
 from app.engine_client import EngineClient
 from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 
 ExportFormat = Literal["markdown", "json"]
 DEFAULT_SIZE = (1100, 760)
+# Below this the composer's toolbar and a few lines of conversation no longer fit.
+MINIMUM_SIZE = (700, 440)
 
 
 class MainWindow(QMainWindow):
@@ -61,6 +66,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("OSS Desk")
         self.setAcceptDrops(True)
+        self.setMinimumSize(*MINIMUM_SIZE)
         self.settings, self.store, self.engine = settings, store, engine
         self._profile_override = profile_override
         self._applied = settings.settings
@@ -75,7 +81,14 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 8)
         column.addWidget(self.banners)
         column.addWidget(self.view, 1)
-        column.addWidget(self.composer)
+        # The composer lines up with the conversation's reading column (chat_view.READING_WIDTH).
+        self.composer.setMaximumWidth(READING_WIDTH)
+        row = QHBoxLayout()
+        row.setContentsMargins(8, 0, 8, 0)
+        row.addStretch(1)
+        row.addWidget(self.composer, 1000)  # all the width up to its maximum, then centred
+        row.addStretch(1)
+        column.addLayout(row)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(right)
@@ -95,12 +108,14 @@ class MainWindow(QMainWindow):
         self.menu_actions = build_menus(self)
         self._connect_actions()
         self.sidebar.delete_requested.connect(self.confirm_delete)
+        self.controller.setup_requested.connect(self.choose_model)
         self.composer.attach_requested.connect(self.choose_attachments)
         self.controller.busy_changed.connect(self._busy_changed)
         self.controller.effort_changed.connect(self._effort_changed)
         settings.changed.connect(self._settings_changed)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
         messages.bridge().attach(self.banners.show_message)
+        messages.bridge().topic_withdrawn.connect(self.banners.withdraw)
         self._settings_dialog: SettingsDialog | None = None
         self._restore_state(settings.settings)
         self._apply_view_settings(settings.settings)
@@ -114,7 +129,7 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str) -> None:
         self._model_path = path
         profile = self._profile_override or self.settings.settings.profile.value
-        self.composer.set_status("Loading the model…")
+        self.controller.model_loading()
         self.engine.cancel()
         self.engine.load(path, profile)
 
@@ -176,7 +191,11 @@ class MainWindow(QMainWindow):
     def confirm_delete(self, conversation_id: int) -> None:
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText("Delete this chat?")
+        try:
+            title = self.store.get_conversation(conversation_id)[0].title
+        except (HistoryError, KeyError):
+            title = ""
+        box.setText(f"Delete “{title}”?" if title else "Delete this chat?")
         box.setInformativeText("Its messages and attachments are removed from this Mac.")
         box.setStandardButtons(QMessageBox.StandardButton.Cancel)
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
@@ -239,6 +258,10 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.composer.set_window_height(self.height())
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.update(
             window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
@@ -246,6 +269,7 @@ class MainWindow(QMainWindow):
             splitter_state=bytes(self.splitter.saveState().toBase64().data()).decode(),
         )
         messages.bridge().detach(self.banners.show_message)
+        messages.bridge().topic_withdrawn.disconnect(self.banners.withdraw)
         super().closeEvent(event)
 
     # -- wiring --------------------------------------------------------------------------
@@ -329,6 +353,15 @@ class MainWindow(QMainWindow):
         theme = self.settings.settings.theme
         dark = apply_theme(app, theme) if isinstance(app, QApplication) else is_dark(theme)
         self.view.set_dark(dark)
+        self.recolor_icons()
+
+    def recolor_icons(self) -> None:
+        """Line icons take the text colour when drawn: draw them again in the new one (black
+        icons on a dark window were hard to see)."""
+        for button in self.findChildren(QAbstractButton):
+            name = button.property("icon_name")
+            if isinstance(name, str) and name:
+                button.setIcon(resources.icon(name))
 
     def _restore_state(self, settings: Settings) -> None:
         if not (

@@ -89,6 +89,7 @@ class CodeBlockWidget(QFrame):
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
         self.copy_button.setIcon(resources.icon("copy"))
+        self.copy_button.setProperty("icon_name", "copy")
         self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.copy_button.setAutoRaise(True)
         self.copy_button.setAccessibleName("Copy code")

@@ -1,6 +1,6 @@
 """Does a model folder hold a usable model, and will it fit this Mac's memory? Qt-free.
 
-    problem = check_model_folder(folder)     # None, or what is wrong, in words for the user
+    problem = check_model_folder(folder)     # None, or what is wrong (config, weights, tokenizer)
     fit = describe_fit(folder)                # fits, profile, max_context, headline, details
 
 The fit comes from the engine's planner (exact bytes per component) and the machine's budget
@@ -25,6 +25,8 @@ GiB = 2**30
 CONFIG = "config.json"
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
+# The tokenizer files the engine accepts next to the weights (engine/tokenizer.py's names).
+TOKENIZER_FILES = ("tokenizer.json", "o200k_base.tiktoken")
 # Where engine.download keeps its partial files: with no config.json, a paused download.
 DOWNLOAD_STATE = ".oss-desk"
 # The planner's profile names, as a person reads them.
@@ -74,7 +76,16 @@ def check_model_folder(model_dir: str | Path) -> str | None:
         ModelArgs.from_model_dir(folder)
     except ModelLoadError as e:
         return str(e)
-    return _weights_problem(folder)
+    return _weights_problem(folder) or _tokenizer_problem(folder)
+
+
+def _tokenizer_problem(folder: Path) -> str | None:
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    return (
+        f"{folder} has no tokenizer.json: download it from the model's Hugging Face page "
+        "into this folder, next to config.json."
+    )
 
 
 def _weights_problem(folder: Path) -> str | None:

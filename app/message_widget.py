@@ -41,6 +41,7 @@ def _tool_button(text: str, accessible: str, icon: str | None = None) -> QToolBu
     button.setAutoRaise(True)
     if icon:
         button.setIcon(resources.icon(icon))
+        button.setProperty("icon_name", icon)  # drawn again on an appearance change
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     return button
 
@@ -48,6 +49,23 @@ def _tool_button(text: str, accessible: str, icon: str | None = None) -> QToolBu
 def _unseen(delta: str, start: int, have: int) -> str:
     """The part of `delta` (which starts at `start` of the whole text) beyond `have` chars."""
     return delta[max(0, have - start) :]
+
+
+def _attachment_chip(description: str) -> QWidget:
+    """The paperclip icon and the file's facts; an icon, not 📎, which many fonts lack."""
+    chip = QWidget()
+    row = QHBoxLayout(chip)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(4)
+    icon = QLabel()
+    size = chip.fontMetrics().height()
+    icon.setPixmap(resources.icon("attach").pixmap(size, size))
+    text = QLabel(description)
+    text.setProperty("role", "secondary")
+    text.setAccessibleName(f"Attachment: {description}")
+    row.addWidget(icon)
+    row.addWidget(text, 1)
+    return chip
 
 
 class UserMessageWidget(QFrame):
@@ -66,9 +84,7 @@ class UserMessageWidget(QFrame):
         self.label.setAccessibleName("Your message")
         layout = HeightCachingLayout(self)
         for description in attachments:
-            chip = QLabel("📎 " + description)
-            chip.setProperty("role", "secondary")
-            layout.addWidget(chip)
+            layout.addWidget(_attachment_chip(description))
         layout.addWidget(self.label)
         self.edit_button = _tool_button("Edit", "Edit and resend this message")
         self.edit_button.clicked.connect(self.edit_requested)
@@ -146,6 +162,8 @@ class AssistantMessageWidget(QFrame):
             done, total = update.prefill
             if done < total:
                 self.set_status(f"Reading the conversation… {100 * done // max(total, 1)}%")
+            elif not self.answer.markdown and not self._queued:
+                self.set_status("Thinking…")  # the last chunk is read: decoding has begun
         analysis = _unseen(update.analysis, update.analysis_start, self._analysis_len)
         answer = _unseen(
             update.answer, update.answer_start, len(self.answer.markdown) + len(self._queued)
@@ -178,9 +196,7 @@ class AssistantMessageWidget(QFrame):
                 "Stopped." if self.answer.markdown else "Stopped before the answer began."
             )
         self.set_facts(result.stats)
-        thought = result.stats.get("thinking_s")
-        if isinstance(thought, int | float) and not result.stats.get("budget_cut"):
-            self.thinking.set_status(f"thought for {thought:.1f} s")
+        self._show_thinking_time(result.stats)
         if collapse_reasoning:
             self.thinking.set_expanded(False)
         self.copy_button.setVisible(bool(self.answer.markdown))
@@ -210,13 +226,15 @@ class AssistantMessageWidget(QFrame):
         self._show_thinking()
         self.answer.set_markdown(message.content)
         notes = {
-            "cancelled": "Stopped.",
+            # as finish() says it live
+            "cancelled": "Stopped." if message.content else "Stopped before the answer began.",
             "interrupted": "Interrupted: OSS Desk closed before the answer was finished.",
             "error": f"The answer stopped with an error: {message.error or 'unknown'}",
             "streaming": "Still being written in another window.",
         }
         self.set_status(notes.get(message.status, ""))
         self.set_facts(message.stats)
+        self._show_thinking_time(message.stats)
         self.copy_button.setVisible(bool(message.content))
 
     # -- shared ----------------------------------------------------------------------------
@@ -244,6 +262,11 @@ class AssistantMessageWidget(QFrame):
     @Slot()
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.answer.markdown)
+
+    def _show_thinking_time(self, stats: dict[str, object]) -> None:
+        thought = stats.get("thinking_s")
+        if isinstance(thought, int | float) and not stats.get("budget_cut"):
+            self.thinking.set_status(f"thought for {thought:.1f} s")
 
     def _show_thinking(self) -> None:
         self.thinking.setVisible(self._reasoning_visible and not self.thinking.is_empty())

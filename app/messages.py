@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from PySide6.QtCore import QObject, Signal
@@ -45,20 +45,46 @@ class ErrorInfo:
                 "Please report this with the details below."
             )
             return cls(title or "Unexpected error", text, details, is_bug=True)
-        return cls(title, str(error) or type(error).__name__, details)
+        return cls(title, _user_text(error), details)
+
+
+def _user_text(error: BaseException) -> str:
+    """The exception's message without a trailing "(CauseType: cause)": the library's words
+    are for the report (they are in the details, with the traceback), not for the sentence."""
+    text = str(error) or type(error).__name__
+    cause = error.__cause__
+    if cause is not None:
+        tail = f"({type(cause).__name__}: {cause})"
+        if text.endswith(tail) and text[: -len(tail)].strip():
+            text = text[: -len(tail)].rstrip()
+    return text
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button on the banner that does the remedy (e.g. "Set Up Model…")."""
+
+    label: str
+    run: Callable[[], None] = field(compare=False)
 
 
 @dataclass(frozen=True)
 class UserMessage:
+    """`topic` names what the message is about ("fit", "model"): a newer message on the same
+    topic replaces the banner of the older one instead of stacking under it."""
+
     level: Level
     text: str
     details: str = ""
+    topic: str = ""
+    action: Action | None = None
 
 
 class MessageBridge(QObject):
     """Carries messages to the one view that shows them; caches until it attaches."""
 
     message_posted = Signal(object)  # UserMessage
+    topic_withdrawn = Signal(str)  # what the messages on this topic said is no longer true
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +96,10 @@ class MessageBridge(QObject):
             self.message_posted.emit(message)
         else:
             self._pending.append(message)
+
+    def withdraw(self, topic: str) -> None:
+        self._pending = [m for m in self._pending if m.topic != topic]
+        self.topic_withdrawn.emit(topic)
 
     def attach(self, slot: Callable[[UserMessage], None]) -> None:
         """Connect the view and deliver what arrived before it."""
@@ -95,31 +125,44 @@ def bridge() -> MessageBridge:
     return _bridge
 
 
-def _post(level: Level, text: str, details: str | None) -> None:
+def _post(
+    level: Level, text: str, details: str | None, topic: str = "", action: Action | None = None
+) -> None:
     log.log(
         {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}[level],
         "%s%s",
         text,
         f"\n{details}" if details else "",
     )
-    bridge().post(UserMessage(level, text, details or ""))
+    bridge().post(UserMessage(level, text, details or "", topic, action))
 
 
-def error(text: str, *, details: str | None = None) -> None:
-    _post("error", text, details)
+def error(
+    text: str, *, details: str | None = None, topic: str = "", action: Action | None = None
+) -> None:
+    _post("error", text, details, topic, action)
 
 
-def warning(text: str, *, details: str | None = None) -> None:
-    _post("warning", text, details)
+def warning(
+    text: str, *, details: str | None = None, topic: str = "", action: Action | None = None
+) -> None:
+    _post("warning", text, details, topic, action)
 
 
-def info(text: str, *, details: str | None = None) -> None:
-    _post("info", text, details)
+def info(
+    text: str, *, details: str | None = None, topic: str = "", action: Action | None = None
+) -> None:
+    _post("info", text, details, topic, action)
 
 
-def show_error(problem: ErrorInfo) -> None:
+def withdraw(topic: str) -> None:
+    """Close the banners about `topic` (e.g. the documents fit again)."""
+    bridge().withdraw(topic)
+
+
+def show_error(problem: ErrorInfo, *, topic: str = "", action: Action | None = None) -> None:
     """An ErrorInfo from a worker, as an error banner."""
     text = (
         problem.text if problem.title in ("", problem.text) else f"{problem.title}: {problem.text}"
     )
-    error(text, details=problem.details or None)
+    error(text, details=problem.details or None, topic=topic, action=action)

@@ -13,9 +13,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -471,6 +472,9 @@ class ModelSetupDialog(QDialog):
     def _grow_to_fit(self) -> None:
         """Wrapped labels that gained lines would be squeezed: grow the window, never shrink it."""
         layout = self._layout
+        # A label's new text reaches the cards' layouts as posted LayoutRequests; until they are
+        # handled the measured height is the old one, and a long error was cut off at the bottom.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         layout.activate()
         width = self.width()
         needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1

@@ -9,10 +9,11 @@ gives it one: typing must never wait for SQLite, and each keystroke stops the se
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -35,9 +36,24 @@ ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+# Markdown syntax a snippet may carry from an answer: the marks go, the words stay.
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Emphasis marks touch a word on one side; "2 * 3" keeps its star.
+_MARKDOWN_EMPHASIS = re.compile(r"(?:\*{1,3}|_{2,3}|~~)(?=\S)|(?<=\S)(?:\*{1,3}|_{2,3}|~~)|`+")
+_MARKDOWN_LINE_START = re.compile(r"(^|\n)\s*(#{1,6}\s+|>\s?|[-*+]\s+|\d+\.\s+)")
+
+
+def plain_snippet(snippet: str) -> str:
+    """A snippet of Markdown as the words a reader sees: no `**`, backticks, `#` or link URLs."""
+    text = _MARKDOWN_LINK.sub(r"\1", snippet)
+    text = _MARKDOWN_LINE_START.sub(r"\1", text)
+    text = _MARKDOWN_EMPHASIS.sub("", text)
+    return " ".join(text.split())
+
+
 def highlighted(snippet: str) -> str:
-    """A search snippet as HTML: escaped first, then the match markers become <b>."""
-    text = html.escape(snippet)
+    """A search snippet as HTML: Markdown marks dropped, escaped, then the match markers <b>."""
+    text = html.escape(plain_snippet(snippet))
     return text.replace(MATCH_START, "<b>").replace(MATCH_END, "</b>")
 
 
@@ -86,6 +102,7 @@ class Sidebar(QWidget):
         self.search.setAccessibleDescription("Finds words in titles, answers and reasoning.")
         self.new_button = QToolButton()
         self.new_button.setIcon(resources.icon("new-chat"))
+        self.new_button.setProperty("icon_name", "new-chat")
         self.new_button.setText("New Chat")
         self.new_button.setAccessibleName("New chat")
         self.new_button.setToolTip("New Chat (Ctrl+N)")
@@ -144,6 +161,7 @@ class Sidebar(QWidget):
 
     def set_conversations(self, conversations: Sequence[ConversationSummary]) -> None:
         self._filling = True
+        self._set_showing_hits(False)
         try:
             self.list.clear()
             for summary in conversations:
@@ -156,8 +174,17 @@ class Sidebar(QWidget):
             self._filling = False
         self.mark_current(self._current)
 
+    def _set_showing_hits(self, on: bool) -> None:
+        """Hits are drawn by labels that need the item's whole rectangle: the stylesheet drops
+        the chat rows' padding for them (QListView#chatList[hits="true"])."""
+        if bool(self.list.property("hits")) != on:
+            self.list.setProperty("hits", on)
+            self.list.style().unpolish(self.list)
+            self.list.style().polish(self.list)
+
     def show_hits(self, hits: Sequence[SearchHit]) -> None:
         self._filling = True
+        self._set_showing_hits(True)
         try:
             self.list.clear()
             for hit in hits:
@@ -171,10 +198,13 @@ class Sidebar(QWidget):
                 )
                 label.setWordWrap(True)
                 label.setTextFormat(Qt.TextFormat.RichText)
-                label.setContentsMargins(4, 2, 4, 2)
-                item.setText(hit.title)  # read by VoiceOver; the label draws over it
-                item.setForeground(Qt.GlobalColor.transparent)
-                item.setSizeHint(label.sizeHint())
+                label.setContentsMargins(8, 4, 8, 4)  # lines up with the chat rows' text
+                label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+                # The label is all that is drawn: item text would be painted under it (in the
+                # selection colour once selected). VoiceOver reads the accessible text instead.
+                item.setData(Qt.ItemDataRole.AccessibleTextRole, hit.title)
+                width = max(120, self.list.viewport().width() - 8)
+                item.setSizeHint(QSize(width, label.heightForWidth(width) + 4))
                 self.list.addItem(item)
                 self.list.setItemWidget(item, label)
             if not hits:

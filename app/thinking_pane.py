@@ -31,6 +31,8 @@ class ThinkingPane(QFrame):
         self.toggle.setCheckable(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle.setAutoRaise(True)
+        # Styled as a disclosure triangle (resources/*.qss): expanded is not "pressed".
+        self.toggle.setProperty("role", "disclosure")
         self.toggle.setAccessibleName(LABEL)
         self.toggle.setAccessibleDescription(DESCRIPTION)
         self.toggle.setToolTip(DESCRIPTION)

@@ -105,6 +105,9 @@ class AnswerStream:
                     self._pending_analysis += event.text
             elif isinstance(event, PrefillProgress):
                 self._prefill = (event.done, event.total)
+                # The last chunk goes out at once: no text may follow for a while (or at all,
+                # if the model only reasons), and the view must stop saying "Reading…".
+                force = event.done >= event.total
             elif isinstance(event, ReasoningCut):
                 self.cut = self._new_cut = event
                 force = True

@@ -448,8 +448,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--layers", type=int, help="override num_hidden_layers")
+    parser.add_argument(
+        "--no-tokenizer",
+        dest="tokenizer",
+        action="store_false",
+        help="write only config.json and weights (by default a small tokenizer is written too)",
+    )
     args = parser.parse_args(argv)
-    overrides = {} if args.layers is None else {"num_hidden_layers": args.layers}
+    # Imported here: the writer itself stays numpy-only; the tokenizer needs tiktoken and regex.
+    from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
+    from engine.tokenizer import N_VOCAB
+
+    overrides: dict[str, Any] = {} if args.layers is None else {"num_hidden_layers": args.layers}
+    if args.tokenizer:
+        # The synthetic tokenizer keeps the real special-token ids (up to N_VOCAB - 1), so the
+        # embedding needs the real vocabulary size for the model to chat.
+        overrides["vocab_size"] = N_VOCAB
     if args.preset == "tiny":
         config = tiny_config(**overrides)
     elif args.preset == "20b":
@@ -459,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     size = checkpoint_nbytes(config)
     print(f"writing {size / 2**30:.2f} GiB to {args.out_dir}")
     write_checkpoint(args.out_dir, config, seed=args.seed, num_shards=args.shards)
+    if args.tokenizer:
+        write_synthetic_tokenizer(args.out_dir)
+        print(f"wrote a synthetic tokenizer (tokenizer.json) to {args.out_dir}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ import pytest
 from app.memory_check import check_model_folder, describe_fit
 from engine import MachineBudget
 from engine.testing.synthetic import GPT_OSS_20B, GPT_OSS_120B, tiny_config, write_checkpoint
+from engine.testing.synthetic_tokenizer import (
+    synthetic_mergeable_ranks,
+    write_synthetic_tokenizer,
+    write_tiktoken_file,
+)
 
 GiB = 2**30
 # A 16 GB Apple Silicon Mac: Metal lets the GPU keep about 10.7 GiB resident.
@@ -72,8 +77,22 @@ def test_a_folder_without_a_config_is_described_as_no_model(tmp_path: Path) -> N
 def test_a_complete_synthetic_checkpoint_passes_the_folder_check(tmp_path: Path) -> None:
     single = write_checkpoint(tmp_path / "single", tiny_config())
     sharded = write_checkpoint(tmp_path / "sharded", tiny_config(), num_shards=3)
+    write_synthetic_tokenizer(single)
+    write_tiktoken_file(sharded / "o200k_base.tiktoken", synthetic_mergeable_ranks())
     assert check_model_folder(single) is None
     assert check_model_folder(sharded) is None
+
+
+def test_a_folder_without_a_tokenizer_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    folder = write_checkpoint(tmp_path / "m", tiny_config())
+    (folder / "tokenizer_config.json").write_text("{}")  # not a tokenizer the engine can read
+    problem = check_model_folder(folder)
+    assert problem is not None
+    assert problem.startswith(f"{folder} has no tokenizer.json:")
+    assert problem.count(". ") == 0 and problem.endswith(".")  # one sentence, no path list
+    assert "tiktoken" not in problem and "data-gym-cache" not in problem
+    (folder / "tokenizer.json").mkdir()  # a folder by that name is not the file
+    assert check_model_folder(folder) == problem
 
 
 def test_a_missing_shard_is_named(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from engine import HarmonyTokenizer
 from engine.testing.synthetic import (
     BYTES_PER_BLOCK,
     GPT_OSS_20B,
@@ -31,6 +32,7 @@ from engine.testing.synthetic import (
     tiny_config,
     write_checkpoint,
 )
+from engine.tokenizer import N_VOCAB
 
 SHARDED_FILES = [f"model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]
 
@@ -302,5 +304,15 @@ def test_cli_writes_a_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     main([str(tmp_path), "--preset", "tiny", "--layers", "2", "--shards", "2", "--seed", "5"])
     assert "GiB" in capsys.readouterr().out
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config == tiny_config(num_hidden_layers=2)
+    # With its tokenizer (the default) the tiny model keeps the real vocabulary: the special
+    # tokens sit at the real ids, up to 201087.
+    assert config == tiny_config(num_hidden_layers=2, vocab_size=N_VOCAB)
     assert len(load_tensors(tmp_path)) == len(tensor_specs(config))
+    tok = HarmonyTokenizer.from_model_dir(tmp_path)
+    assert tok.decode(tok.encode_ordinary("hello there")) == "hello there"
+
+
+def test_cli_can_leave_the_tokenizer_out(tmp_path: Path) -> None:
+    main([str(tmp_path), "--preset", "tiny", "--layers", "1", "--no-tokenizer"])
+    assert json.loads((tmp_path / "config.json").read_text()) == tiny_config(num_hidden_layers=1)
+    assert not (tmp_path / "tokenizer.json").exists()
