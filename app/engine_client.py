@@ -124,6 +124,7 @@ class EngineClient(QObject):
         """Stop any answer, release the model on its own thread and end that thread."""
         if not self._thread.isRunning():
             return True
+        self.worker.quitting.set()
         self.cancel()
         self._shutdown_requested.emit()
         finished = self._thread.wait(timeout_ms)

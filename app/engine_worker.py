@@ -206,6 +206,9 @@ class EngineWorker(QObject):
         self._store: HistoryStore | None = None
         self._waiting_counts: list[tuple[int, str]] = []
         self._load_failed = False
+        # Set from the UI thread when the app quits: a turn stopped then was interrupted, not
+        # stopped by the user, and reopens saying so.
+        self.quitting = threading.Event()
 
     # -- slots (run on the engine thread) ----------------------------------------------
 
@@ -264,7 +267,9 @@ class EngineWorker(QObject):
                 reply = call.error_result() or NO_TOOLS_RESULT
                 stream.record_tool_result(call, reply)
                 finished = stream.consume(session.submit_tool_result(call, reply, request.cancel))
-            status = "cancelled" if finished.reason == "cancel" else "complete"
+            status = "complete"
+            if finished.reason == "cancel":
+                status = "interrupted" if self.quitting.is_set() else "cancelled"
             stats = stats_record(
                 finished.stats,
                 thinking_s=stream.thinking_s(),

@@ -55,7 +55,7 @@ class TurnUpdate:
 class TurnResult:
     turn_id: int
     message_id: int
-    status: str  # "complete", "cancelled" or "error", as stored
+    status: str  # "complete", "cancelled", "interrupted" or "error", as stored
     stats: dict[str, Any] = field(default_factory=dict)
     error: ErrorInfo | None = None
     answer: str = ""

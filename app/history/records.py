@@ -18,7 +18,8 @@ EFFORTS: tuple[str, ...] = ("low", "medium", "high")
 ROLES: tuple[str, ...] = ("user", "assistant", "tool", "system")
 STATUSES: tuple[str, ...] = ("complete", "streaming", "cancelled", "error", "interrupted")
 # States an answer may end in; "interrupted" is only set by the store when it finds a dead stream.
-FINAL_STATUSES: tuple[str, ...] = ("complete", "cancelled", "error")
+# "interrupted": the app quit while the answer streamed (start-up recovery writes it too).
+FINAL_STATUSES: tuple[str, ...] = ("complete", "cancelled", "error", "interrupted")
 
 # Control characters cannot come from the keyboard, so the GUI can HTML-escape a snippet first and
 # then turn these into <b>…</b> without ambiguity.

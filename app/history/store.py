@@ -343,7 +343,7 @@ class HistoryStore:
         stats: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> bool:
-        """End a stream as complete, cancelled or error; this also makes it searchable.
+        """End a stream as complete, cancelled, interrupted or error; this also makes it searchable.
 
         HistoryError kind "taken" if the answer no longer streams: its stored end stands.
         """

@@ -232,6 +232,30 @@ def test_a_cut_and_an_unexpected_tool_call_are_reported_and_saved(
     store.close()
 
 
+class WaitsForStop(FakeSession):
+    """Writes a word, then holds the turn until it is cancelled, as a long answer would."""
+
+    def _play(self, kind: str, text: str, cancel: threading.Event | None) -> Iterator[ChatEvent]:
+        self.calls.append((kind, text))
+        yield ChannelDelta("final", "Partly ")
+        assert cancel is not None and cancel.wait(TIMEOUT_MS / 1000)
+        yield TurnFinished("cancel", STATS, "Partly ")
+
+
+def test_an_answer_cut_by_quitting_is_saved_as_interrupted_not_stopped(
+    qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
+) -> None:
+    client = start_client(WaitsForStop([]))
+    store = HistoryStore(store_path)
+    request = _request(store, client)
+    with qtbot.waitSignal(client.turn_progressed, timeout=TIMEOUT_MS):
+        client.start_turn(request)
+    assert client.shutdown()
+    saved = store.get_message(request.message_id)
+    assert (saved.status, saved.content) == ("interrupted", "Partly ")
+    store.close()
+
+
 def test_a_malformed_tool_call_is_answered_with_what_to_fix(
     qtbot: QtBot, start_client: Callable[..., EngineClient], store_path: Path
 ) -> None:
