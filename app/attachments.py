@@ -1,29 +1,38 @@
-"""Documents attached to the next message: read off the UI thread, counted on the engine thread,
-shown as removable chips.
+"""Documents attached to the next message: read in reader processes, counted on the engine
+thread, shown as removable chips.
 
-A dropped file goes through: reading (engine.extract in QThreadPool: a big PDF takes seconds and
-touches no MLX), counting (the tokenizer lives on the engine thread, so the worker counts the
-document's whole <document> block), ready. A file that cannot be read is reported in the banner
-with the engine's own sentence (it names the file and says what to do) and dropped; nothing else
-is affected.
+A dropped file goes through: reading (engine.ReaderPool: each file in its own process, under time
+and memory limits, so a hostile file cannot stall or exhaust the app), counting (the tokenizer
+lives on the engine thread, so the worker counts the document's whole <document> block), ready.
+Removing a chip while it reads kills its reader; so does quitting (`shutdown`). A file that
+cannot be read is reported in the banner with the engine's own sentence (it names the file and
+says what to do) and dropped; nothing else is affected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app import messages
 from app.engine_client import EngineClient
 from app.message_widget import describe_attachment
 from app.messages import ErrorInfo
-from engine import ExtractedDocument, UnsupportedDocumentError, attachment_block, extract
+from engine import (
+    ExtractedDocument,
+    ReaderPool,
+    Reading,
+    UnsupportedDocumentError,
+    attachment_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +58,28 @@ class Attachment:
 
 
 class _ExtractionSignals(QObject):
-    extracted = Signal(int, object)  # key, ExtractedDocument
+    extracted = Signal(int, object, str)  # key, ExtractedDocument, its <document> block
     failed = Signal(int, object)  # key, ErrorInfo
 
 
-class _Extraction(QRunnable):
-    def __init__(self, key: int, path: Path, signals: _ExtractionSignals) -> None:
-        super().__init__()
-        self._key, self._path, self._signals = key, path, signals
-
-    def run(self) -> None:
+def _deliver(signals: _ExtractionSignals, key: int, reading: Reading) -> None:
+    """A reading's outcome, as a signal to the UI thread. Runs on the reading's own thread (or,
+    for a cancel, on the UI thread, and then does nothing): it must only emit, and it does the
+    work that a long document makes slow here rather than on the UI thread."""
+    if reading.cancelled():
+        return
+    # RuntimeError: the window was closed while this file was read, and nobody is waiting for it.
+    with contextlib.suppress(RuntimeError):
         try:
-            doc = extract(self._path)
+            doc = reading.result(0)
+            block = attachment_block(doc)
         except UnsupportedDocumentError as e:
-            self._signals.failed.emit(self._key, ErrorInfo.from_exception(e, title=""))
-        except Exception as e:  # the pool's boundary: report, never lose the UI
-            log.exception("extracting %s crashed", self._path)
-            self._signals.failed.emit(
-                self._key, ErrorInfo.from_exception(e, title=f"{self._path.name}", bug=True)
-            )
+            signals.failed.emit(key, ErrorInfo.from_exception(e, title=""))
+        except Exception as e:  # the reader's boundary: report, never lose the UI
+            log.error("reading %s crashed", reading.path, exc_info=e)
+            signals.failed.emit(key, ErrorInfo.from_exception(e, title=reading.path.name, bug=True))
         else:
-            self._signals.extracted.emit(self._key, doc)
+            signals.extracted.emit(key, doc, block)
 
 
 class AttachmentList(QObject):
@@ -78,15 +88,19 @@ class AttachmentList(QObject):
     changed = Signal()
     failed = Signal(object)  # ErrorInfo, also shown in the banner
 
-    def __init__(self, engine: EngineClient, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        engine: EngineClient,
+        parent: QObject | None = None,
+        *,
+        readers: ReaderPool | None = None,
+    ) -> None:
         super().__init__(parent)
         self._engine = engine
         self._items: dict[int, Attachment] = {}
+        self._readings: dict[int, Reading] = {}
         self._next_key = 0
-        # Children are destroyed in creation order: the pool first, whose destructor waits for
-        # running extractions, so none of them emits on an already deleted _signals.
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.readers = readers or ReaderPool()
         self._signals = _ExtractionSignals(self)
         self._signals.extracted.connect(self._extracted)
         self._signals.failed.connect(self._failed)
@@ -103,16 +117,26 @@ class AttachmentList(QObject):
             self._next_key += 1
             key = self._next_key
             self._items[key] = Attachment(key, path)
-            self.pool.start(_Extraction(key, path, self._signals))
+            reading = self.readers.read(path)  # returns at once; the reader runs elsewhere
+            self._readings[key] = reading
+            reading.add_done_callback(partial(_deliver, self._signals, key))
         self.changed.emit()
 
     def remove(self, key: int) -> None:
+        self._stop_reading(key)
         if self._items.pop(key, None) is not None:
             self.changed.emit()
 
     def clear(self) -> None:
+        for key in list(self._readings):
+            self._stop_reading(key)
         self._items.clear()
         self.changed.emit()
+
+    def shutdown(self) -> None:
+        """Kill every reader now (quitting): never waits for one to finish."""
+        self._readings.clear()
+        self.readers.shutdown()
 
     def pending(self) -> bool:
         return any(a.state != "ready" for a in self._items.values())
@@ -126,19 +150,27 @@ class AttachmentList(QObject):
     def token_total(self) -> int:
         return sum(max(0, a.tokens or 0) for a in self.ready())
 
-    @Slot(int, object)
-    def _extracted(self, key: int, doc: ExtractedDocument) -> None:
+    def _stop_reading(self, key: int) -> None:
+        reading = self._readings.pop(key, None)
+        if reading is not None:
+            reading.cancel()  # kills its process; its callback sees the cancel and stays quiet
+
+    @Slot(int, object, str)
+    def _extracted(self, key: int, doc: ExtractedDocument, block: str) -> None:
+        self._readings.pop(key, None)
         if key not in self._items:
             return  # removed while it was being read
         self._items[key] = replace(self._items[key], state="counting", doc=doc)
         for warning in doc.warnings:
             messages.warning(warning)
-        self._engine.count_tokens(key, attachment_block(doc))
+        self._engine.count_tokens(key, block)
         self.changed.emit()
 
     @Slot(int, object)
     def _failed(self, key: int, problem: ErrorInfo) -> None:
-        self._items.pop(key, None)
+        self._readings.pop(key, None)
+        if self._items.pop(key, None) is None:
+            return  # removed while it was being read: its problem no longer matters
         messages.show_error(problem)
         self.failed.emit(problem)
         self.changed.emit()

@@ -10,7 +10,6 @@ instead of the user's (tests, screenshots); FILEs are attached to the next messa
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 import traceback
@@ -26,14 +25,19 @@ from app.application import Application
 from app.engine_client import EngineClient
 from app.engine_worker import EngineWorker, Loader, SessionFactory, load_engine
 from app.history import HistoryError, HistoryStore, move_aside
+from app.history.store import default_folder
 from app.main_window import MainWindow
 from app.settings import Profile, SettingsStore
+from app.sidebar import BackgroundSearch
 
 log = logging.getLogger("app")
 
 HISTORY_FILE = "history.sqlite3"
 SETTINGS_FILE = "settings.ini"
 INSTRUCTIONS = "prompts/developer.md"
+# How long a launch waits for an OSS Desk that is still quitting to let go of the history: longer
+# than that one's engine thread may take to stop (engine_client.SHUTDOWN_WAIT_MS, 10 s).
+HISTORY_WAIT_S = 15.0
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -49,7 +53,9 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def open_history(path: Path | None) -> HistoryStore:
     """The history store; a damaged or too-new file is the one fatal case that asks (modal)."""
     try:
-        return HistoryStore(path) if path else HistoryStore.default()
+        if path:
+            return HistoryStore(path, wait_s=HISTORY_WAIT_S)
+        return HistoryStore.default(wait_s=HISTORY_WAIT_S)
     except HistoryError as e:
         if e.kind not in ("corrupt", "newer"):
             raise
@@ -94,9 +100,13 @@ def build(
     window = MainWindow(
         settings=settings, store=store, engine=engine, profile_override=args.profile
     )
+    search = BackgroundSearch(store.path)
+    window.sidebar.use_background_search(search)
     app = QApplication.instance()
 
     def release() -> None:
+        window.attachments.shutdown()  # kill document readers first: quitting never waits
+        search.close()
         engine.shutdown()
         store.close()
 
@@ -134,14 +144,6 @@ def _excepthook(kind: type[BaseException], error: BaseException, tb: TracebackTy
     box.exec()
 
 
-def _instance_id(args: argparse.Namespace) -> str:
-    # A --data-dir run (tests, screenshots) is its own app and never talks to the user's.
-    if not args.data_dir:
-        return "oss-desk"
-    digest = hashlib.sha256(str(Path(args.data_dir).resolve()).encode()).hexdigest()[:8]
-    return f"oss-desk-{digest}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--self-test" in argv:
@@ -154,14 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     app = Application([sys.argv[0], *qt_args])
     try:
-        from app.single_instance import SingleInstance
+        from app.single_instance import SingleInstance, folder_app_id
     except ImportError:
         instance = None
     else:
-        instance = SingleInstance(_instance_id(args), app)
+        # One instance per data folder: a --data-dir run (tests, screenshots) is its own app.
+        instance = SingleInstance(folder_app_id("oss-desk", args.data_dir or default_folder()), app)
         if not instance.is_primary():
             instance.send_files([str(Path(f).resolve()) for f in args.files])
             return 0
+        app.aboutToQuit.connect(instance.close)  # first: a launch from now on must not wait on us
     sys.excepthook = _excepthook
     try:
         window = build(args)

@@ -230,7 +230,7 @@ def _minimal_pdf(text: str) -> bytes:
 def check_documents(run: Run) -> str:
     import docx
 
-    from engine import extract
+    from engine import ReaderPool, extract
 
     folder = run.workdir / "documents"
     folder.mkdir()
@@ -252,7 +252,15 @@ def check_documents(run: Run) -> str:
         document = extract(folder / name)
         if phrase not in document.text:
             raise CheckFailed(f"{name} extracted as {document.text[:80]!r}")
-    return f"{', '.join(sorted(phrases))} extracted"
+    # The app reads in a separate, limited process: in a bundle that is this program itself.
+    pool = ReaderPool()
+    try:
+        read = pool.read(folder / "paper.pdf").result(timeout=60)
+    finally:
+        pool.shutdown()
+    if "PDF works" not in read.text:
+        raise CheckFailed(f"the reader process read paper.pdf as {read.text[:80]!r}")
+    return f"{', '.join(sorted(phrases))} extracted; a reader process read paper.pdf"
 
 
 def check_download(run: Run) -> str:

@@ -26,8 +26,13 @@ from engine.chat import (
 from engine.config import ModelArgs
 from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
 from engine.documents import (
+    DocumentLimitError,
+    DocumentLimits,
     ExtractedDocument,
     FitReport,
+    ReaderPool,
+    Reading,
+    ReadStats,
     attachment_block,
     check_fits,
     compose_user_message,
@@ -86,6 +91,8 @@ __all__ = [
     "Conversation",
     "DeveloperContent",
     "DiskCheck",
+    "DocumentLimitError",
+    "DocumentLimits",
     "DownloadCancelled",
     "DownloadError",
     "DownloadPlan",
@@ -105,6 +112,9 @@ __all__ = [
     "ModelLoadError",
     "PrefillProgress",
     "PromptCache",
+    "ReadStats",
+    "ReaderPool",
+    "Reading",
     "ReasoningBudget",
     "ReasoningCut",
     "ReasoningEffort",

@@ -7,9 +7,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar, get_args
 
 Kind = Literal["text", "markdown", "pdf", "docx", "html", "csv", "code"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,44 @@ class ExtractedDocument:
     size_bytes: int
     warnings: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, for the reader process to send its result (no pickle: the parent
+        must not run whatever a process that parsed a hostile file might send)."""
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "kind": self.kind,
+            "text": self.text,
+            "pages": self.pages,
+            "page_offsets": list(self.page_offsets),
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ExtractedDocument:
+        """The inverse of `to_dict`; ValueError if anything is missing or of the wrong type."""
+        try:
+            kind = values["kind"]
+            pages = values["pages"]
+            if kind not in get_args(Kind):
+                raise TypeError(f"unknown kind {kind!r}")
+            doc = cls(
+                name=_checked(values["name"], str),
+                path=Path(_checked(values["path"], str)),
+                kind=kind,
+                text=_checked(values["text"], str),
+                pages=None if pages is None else _checked(pages, int),
+                page_offsets=tuple(_checked(o, int) for o in values["page_offsets"]),
+                sha256=_checked(values["sha256"], str),
+                size_bytes=_checked(values["size_bytes"], int),
+                warnings=tuple(_checked(w, str) for w in values["warnings"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not an extracted document: {e!r}") from e
+        return doc
+
     def page_of(self, offset: int) -> int | None:
         """The 1-based page holding character `offset` of `text`; None without pages."""
         if not self.page_offsets:
@@ -37,6 +76,12 @@ class ExtractedDocument:
         if not 0 <= offset <= len(self.text):
             raise ValueError(f"offset {offset} is outside the text (0..{len(self.text)})")
         return max(1, bisect.bisect_right(self.page_offsets, offset))
+
+
+def _checked(value: object, kind: type[T]) -> T:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)

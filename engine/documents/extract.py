@@ -1,6 +1,8 @@
 """A dropped file -> ExtractedDocument, or an UnsupportedDocumentError a user can act on.
 
-Slow for big PDFs (seconds): call it off the UI thread. Nothing here touches Qt or the model.
+Slow for big PDFs (seconds) and exposed to hostile files: the app runs it in a separate process
+with time and memory limits (engine.documents.sandbox). The other limits (size, text, pages, zip
+expansion) are checked here, so they hold in-process too. Nothing here touches Qt or the model.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ import io
 import stat
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from engine.documents.archive import check_archive
 from engine.documents.document import Body, ExtractedDocument, Kind, human_size
+from engine.documents.limits import MAX_BYTES, MAX_CSV_ROWS, DocumentLimits, too_much_text
 from engine.documents.office import read_docx
 from engine.documents.pdf import read_pdf
 from engine.documents.text import read_csv, read_plain
 from engine.documents.webpage import read_html
 from engine.errors import UnsupportedDocumentError
 
-MAX_BYTES = 50_000_000
-MAX_CSV_ROWS = 2_000
+__all__ = ["KINDS_BY_SUFFIX", "MAX_BYTES", "MAX_CSV_ROWS", "SUPPORTED_SUFFIXES", "extract"]
 
 _CODE = (
     "py pyi ipynb js mjs cjs jsx ts tsx swift m mm c h cc cpp cxx hpp hh cs java kt kts scala "
@@ -71,25 +75,35 @@ _KIND_NAMES: dict[Kind, str] = {
 
 
 def extract(
-    path: str | Path, *, max_bytes: int = MAX_BYTES, max_csv_rows: int = MAX_CSV_ROWS
+    path: str | Path,
+    *,
+    limits: DocumentLimits | None = None,
+    max_bytes: int | None = None,
+    max_csv_rows: int | None = None,
 ) -> ExtractedDocument:
-    """Read `path` and return its text; bad input raises UnsupportedDocumentError, and only that."""
+    """Read `path` and return its text; bad input raises UnsupportedDocumentError, and only that
+    (MemoryError aside: under a memory limit it means the limit, not a damaged file)."""
+    limits = limits or DocumentLimits()
+    if max_bytes is not None:
+        limits = replace(limits, max_bytes=max_bytes)
+    if max_csv_rows is not None:
+        limits = replace(limits, max_csv_rows=max_csv_rows)
     path = Path(path)
     name = path.name
-    data = _read(path, name, max_bytes)
+    data = _read(path, name, limits.max_bytes)
     kind = detect_kind(name, data)
     readers: dict[Kind, _Reader] = {
-        "pdf": read_pdf,
-        "docx": read_docx,
+        "pdf": partial(read_pdf, limits=limits),
+        "docx": partial(_read_docx_checked, limits=limits),
         "html": read_html,
-        "csv": partial(read_csv, max_rows=max_csv_rows),
+        "csv": partial(read_csv, max_rows=limits.max_csv_rows),
         "text": read_plain,
         "markdown": read_plain,
         "code": read_plain,
     }
     try:
         body = readers[kind](data, name)
-    except UnsupportedDocumentError:
+    except (UnsupportedDocumentError, MemoryError):
         raise
     except Exception as e:  # parsers raise dozens of types on malformed files; the user needs one.
         raise UnsupportedDocumentError(
@@ -98,6 +112,8 @@ def extract(
         ) from e
     if not body.text.strip():
         raise UnsupportedDocumentError(f"{name} is empty: it contains no text.")
+    if len(body.text) > limits.max_chars:
+        raise too_much_text(name, limits.max_chars)
     return ExtractedDocument(
         name=name,
         path=path,
@@ -109,6 +125,11 @@ def extract(
         size_bytes=len(data),
         warnings=body.warnings,
     )
+
+
+def _read_docx_checked(data: bytes, name: str, *, limits: DocumentLimits) -> Body:
+    check_archive(data, name, limits)  # before python-docx inflates anything
+    return read_docx(data, name)
 
 
 def detect_kind(name: str, data: bytes) -> Kind:

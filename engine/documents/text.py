@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 
 from charset_normalizer import CharsetMatch, from_bytes
 
@@ -20,7 +21,10 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _WESTERN = "cp1252"
-_CHAOS_SLACK = 0.1
+# Read as Windows-1252: four accented letters in a row, or a symbol between two letters, occur in
+# no Western European language (apostrophes and the Catalan middle dot aside).
+_WESTERN_RUN = re.compile(r"[^\W\d_a-zA-Z]{4}")
+_SYMBOL_IN_WORD = re.compile(r"(?<=[^\W\d_])[^\w\s\x00-\x7f\u2018\u2019\u00b7\u00ad](?=[^\W\d_])")
 _ENCODING_NAMES = {_WESTERN: "Windows-1252 (Western European)", "mac_roman": "Mac OS Roman"}
 _CSV_SNIFF_CHARS = 64_000
 _CSV_DELIMITERS = ",;\t|"
@@ -44,7 +48,8 @@ def reject_binary(data: bytes, name: str) -> None:
 
 
 def decode_text(data: bytes, name: str) -> tuple[str, tuple[str, ...]]:
-    """Text from bytes: BOM, then UTF-8, then charset-normalizer's best guess (with a warning)."""
+    """Text from bytes: a BOM, then UTF-8, then Windows-1252 if the text reads as Western European,
+    then charset-normalizer's best guess. Any guess comes with a warning."""
     bom = bom_encoding(data)
     if bom is not None:
         encoding, skip = bom
@@ -60,29 +65,45 @@ def decode_text(data: bytes, name: str) -> tuple[str, tuple[str, ...]]:
         return normalize_newlines(data.decode("utf-8")), ()
     except UnicodeDecodeError:
         pass
-    best = _best_guess(data)
-    if best is None:
-        raise UnsupportedDocumentError(
-            f"{name} could not be read because its text encoding is not recognised. "
-            "Save it as UTF-8 and try again."
-        )
-    encoding = _ENCODING_NAMES.get(best.encoding, best.encoding)
+    western = western_text(data)
+    if western is not None:
+        encoding = _ENCODING_NAMES[_WESTERN]
+    else:
+        best = _best_guess(data)
+        if best is None:
+            raise UnsupportedDocumentError(
+                f"{name} could not be read because its text encoding is not recognised. "
+                "Save it as UTF-8 and try again."
+            )
+        western, encoding = str(best), _ENCODING_NAMES.get(best.encoding, best.encoding)
     warning = f"{name} is not UTF-8; it was read as {encoding} (a guess)."
-    return normalize_newlines(str(best)), (warning,)
+    return normalize_newlines(western), (warning,)
+
+
+def western_text(data: bytes) -> str | None:
+    """`data` as Windows-1252 if it reads as Western European text, else None.
+
+    Statistical detectors misread short Western texts, where a few accented letters are all the
+    evidence, as Baltic or Central European ("naïve" -> "naļve"). Windows-1252 (a superset of
+    Latin-1) is also by far the most common legacy encoding. Other legacy encodings fail one of
+    these tests when read as Windows-1252: Cyrillic, Greek, Hebrew and Arabic words become long
+    runs of accented letters; Polish or Czech letters become symbols inside words ("Za¿ó³æ").
+    """
+    try:
+        text = data.decode(_WESTERN)
+    except UnicodeDecodeError:
+        return None  # five byte values are undefined in Windows-1252
+    if _WESTERN_RUN.search(text) or _SYMBOL_IN_WORD.search(text):
+        return None
+    return text
 
 
 def _best_guess(data: bytes) -> CharsetMatch | None:
-    matches = from_bytes(data)
-    best = matches.best()
-    if best is None:
-        return None
-    # On short texts, code pages that differ in a few letters (è vs č) score almost alike and the
-    # winner is noise; Western (Windows-1252, a superset of Latin-1) is the likeliest legacy text.
-    for match in matches:
-        close = match.chaos <= best.chaos + _CHAOS_SLACK and match.coherence >= best.coherence
-        if close and _WESTERN in match.could_be_from_charset:
+    # Without a BOM (checked first) UTF-16/32 is only ever a false match on 8-bit text.
+    for match in from_bytes(data):
+        if not match.encoding.startswith(("utf_16", "utf_32")):
             return match
-    return best
+    return None
 
 
 def read_plain(data: bytes, name: str) -> Body:

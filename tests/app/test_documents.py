@@ -14,6 +14,7 @@ from PySide6.QtGui import QDropEvent, QFileOpenEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from app.banner import MAX_BANNERS
 from app.engine_worker import load_engine
 from app.main_window import MainWindow
 from app.messages import MessageBridge, UserMessage
@@ -119,7 +120,7 @@ def test_broken_files_explain_themselves_and_the_rest_still_works(
     for name in ("broken.pdf", "locked.pdf", "empty.txt", "numbers.xlsx"):
         assert name in texts
     assert "password" in texts and "export the sheet as .csv" in texts
-    assert len(window.banners.banners()) == 3  # the newest few; older ones make room
+    assert len(window.banners.banners()) == MAX_BANNERS  # the newest few; older ones make room
     assert [a.path.name for a in window.attachments.items()] == ["good.txt"]
     script.reply("Fine.")
     result = send(qtbot, window, "And this one?")

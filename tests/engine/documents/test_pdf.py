@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError
+from pypdf.generic import DictionaryObject
 
-from engine.documents import UnsupportedDocumentError, extract
+from engine.documents import DocumentLimitError, DocumentLimits, UnsupportedDocumentError, extract
+from engine.testing.hostile_documents import pdf_many_pages, pdf_shared_stream, pdf_with_pages
 from tests.engine.documents.samples import pdf_bytes, write_pdf
 
 PAGES = ["Alpha page one.\nIt has two lines.", "Beta page two.", "Gamma page three."]
@@ -110,3 +113,74 @@ def test_pdf_content_is_recognised_whatever_the_name(tmp_path: Path) -> None:
     path.write_bytes(pdf_bytes(PAGES))
 
     assert extract(path).kind == "pdf"
+
+
+def test_pages_that_share_one_stream_are_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = pdf_shared_stream(tmp_path / "shared.pdf", pages=20, lines=300)
+    calls = []
+    original = PageObject.extract_text
+
+    def counted(self: PageObject, *args: Any, **kwargs: Any) -> str:
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", counted)
+    doc = extract(path)
+
+    assert len(calls) == 1
+    assert doc.pages == 20
+    page_texts = [doc.text[start:].split("\n\n--- Page")[0] for start in doc.page_offsets]
+    assert len(set(page_texts)) == 1
+    assert page_texts[0].startswith("Line 0 of the one stream every page shares.\nLine 1 ")
+    assert page_texts[0].endswith("Line 299 of the one stream every page shares.")
+
+
+def test_a_pdf_with_too_many_pages_is_refused_before_reading_them(tmp_path: Path) -> None:
+    path = pdf_many_pages(tmp_path / "pages.pdf", pages=5_000)
+
+    with pytest.raises(DocumentLimitError) as caught:
+        extract(path, limits=DocumentLimits(max_pages=2_000))
+
+    assert caught.value.limit == "size"
+    assert str(caught.value).startswith(
+        "pages.pdf has 5,000 pages, more than the 2,000 that can be attached: attach only"
+    )
+
+
+def test_a_page_count_that_lies_is_checked_against_the_pages(tmp_path: Path) -> None:
+    path = pdf_many_pages(tmp_path / "liar.pdf", pages=5_000, honest_count=False)
+    tree = PdfReader(path).root_object["/Pages"].get_object()
+    assert isinstance(tree, DictionaryObject) and tree["/Count"] == 1
+
+    with pytest.raises(DocumentLimitError, match=r"^liar\.pdf has 5,000 pages"):
+        extract(path, limits=DocumentLimits(max_pages=2_000))
+
+
+def test_text_past_the_character_limit_stops_the_reading(tmp_path: Path) -> None:
+    path = pdf_shared_stream(tmp_path / "long.pdf", pages=20, lines=300)  # 14,000 chars a page
+
+    with pytest.raises(DocumentLimitError, match=r"^long\.pdf has too much text .* 50,000 char"):
+        extract(path, limits=DocumentLimits(max_chars=50_000))
+
+
+def test_a_page_with_huge_drawing_instructions_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    path = pdf_with_pages(
+        tmp_path / "mixed.pdf",
+        [b"72 720 Td (A normal page.) Tj", b"72 720 Td (Heavy.) Tj " + b"0 0 Td\n" * 200_000],
+    )
+
+    doc = extract(path, limits=DocumentLimits(max_page_content_bytes=1_000_000))
+
+    assert doc.text == "--- Page 1 ---\nA normal page.\n\n--- Page 2 ---"
+    assert doc.warnings == (
+        "Page 2 was left out: too complex to read (over 1 MB of drawing instructions).",
+    )
+
+
+def test_a_pdf_whose_every_page_is_too_complex_is_refused(tmp_path: Path) -> None:
+    path = pdf_shared_stream(tmp_path / "heavy.pdf", pages=5, lines=30_000)  # 1.6 MB decoded
+
+    with pytest.raises(DocumentLimitError, match=r"^heavy\.pdf could not be read because its pag"):
+        extract(path, limits=DocumentLimits(max_page_content_bytes=1_000_000))

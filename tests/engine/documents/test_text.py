@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from engine.documents import UnsupportedDocumentError, extract
+from engine.documents import DocumentLimitError, DocumentLimits, UnsupportedDocumentError, extract
 from engine.documents.document import markdown_table
+from engine.testing.hostile_documents import binary_junk
 
 # Short Western texts that charset-normalizer alone reads as Baltic or Central European.
 LATIN1_SAMPLES = [
@@ -125,3 +127,73 @@ def test_markdown_table_cells_cannot_break_the_table() -> None:
     table = markdown_table([["a|b", "multi\nline"], ["only one"]])
 
     assert table == "| a\\|b | multi line |\n|---|---|\n| only one |  |"
+
+
+# English with a few accents: charset-normalizer alone reads these as Baltic (cp775/cp1257:
+# "naïve" -> "na’ve", "café" -> "cafķ") or, for short words, as UTF-16 or Big5.
+WESTERN_SAMPLES = [
+    "It was a naïve plan, but the café owner liked it.\nWe met at the café again.\n",
+    "Résumé of the naïve approach.\nRésumé of the naïve approach.\n",
+    "The naïve Bayes classifier is simple. It works well on text.\n",
+    "naïve café\n",
+    "façade\n",
+    "São Paulo, smörgåsbord, el niño y la niña\n",
+    "Björk sang „Jóga“ in Reykjavík — “quoted” … 50 € and don’t\n",
+]
+
+
+@pytest.mark.parametrize("text", WESTERN_SAMPLES)
+def test_western_legacy_text_is_read_as_windows_1252(tmp_path: Path, text: str) -> None:
+    doc = extract(_write(tmp_path / "notes.txt", text.encode("cp1252")))
+
+    assert doc.text == text.strip()
+    assert doc.warnings == (
+        "notes.txt is not UTF-8; it was read as Windows-1252 (Western European) (a guess).",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy.\n", "cp1250"),
+        ("Καλημέρα, τι κάνεις; Αυτό είναι ένα κείμενο.\n", "cp1253"),
+        ("日本語のテキストです。これはテストです。\n", "shift_jis"),
+        ("这是一个中文文本，用于测试编码检测。\n", "gb18030"),
+    ],
+)
+def test_text_that_is_not_western_is_left_to_the_detector(
+    tmp_path: Path, text: str, encoding: str
+) -> None:
+    doc = extract(_write(tmp_path / "old.txt", text.encode(encoding)))
+
+    assert doc.text == text.strip()
+    assert "Windows-1252" not in doc.warnings[0]
+
+
+def test_one_giant_line_is_kept_whole(tmp_path: Path) -> None:
+    line = "word " * 300_000  # 1.5 MB, no line break
+    started = time.process_time()
+
+    doc = extract(_write(tmp_path / "line.txt", line.encode()))
+
+    assert doc.text == line.strip("\n")
+    assert time.process_time() - started < 2.0
+
+
+def test_text_over_the_character_limit_is_refused_with_the_limit(tmp_path: Path) -> None:
+    path = _write(tmp_path / "book.txt", b"word " * 500_000)
+
+    with pytest.raises(DocumentLimitError) as caught:
+        extract(path, limits=DocumentLimits(max_chars=1_000_000))
+
+    assert caught.value.limit == "size"
+    assert str(caught.value).startswith(
+        "book.txt has too much text to attach (more than 1,000,000 characters): attach only"
+    )
+
+
+def test_binary_junk_without_nul_bytes_is_refused(tmp_path: Path) -> None:
+    path = binary_junk(tmp_path / "junk.txt", size=200_000, nul=False)
+
+    with pytest.raises(UnsupportedDocumentError, match=r"^junk\.txt could not be read because"):
+        extract(path)
