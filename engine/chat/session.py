@@ -25,6 +25,7 @@ from engine.chat.turn import Run, RunLimits
 from engine.errors import ContextOverflowError
 from engine.generate import DEFAULT_PREFILL_STEP
 from engine.harmony import (
+    Channel,
     Conversation,
     DeveloperContent,
     Message,
@@ -131,6 +132,15 @@ class ChatSession:
         self._instructions = instructions
 
     @property
+    def system(self) -> SystemContent:
+        return self._system
+
+    def set_system(self, system: SystemContent) -> None:
+        """Replaces the system content (e.g. to add the browser tool from this turn onward);
+        the cache keeps whatever prefix still matches."""
+        self._system = system
+
+    @property
     def pending_tool_call(self) -> ToolCallRequested | None:
         """The call the last turn ended with, while it awaits its result."""
         if not self._messages:
@@ -194,13 +204,19 @@ class ChatSession:
         return self._start((*self._messages[:last], Message.user(text)), cancel)
 
     def submit_tool_result(
-        self, call: ToolCallRequested, result_text: str, cancel: threading.Event | None = None
+        self,
+        call: ToolCallRequested,
+        result_text: str,
+        cancel: threading.Event | None = None,
+        *,
+        channel: str = Channel.COMMENTARY,
     ) -> TurnEvents:
         """Gives the model the output of the tool call the last turn ended with, and continues
-        that turn."""
+        that turn. Built-in tools answer on the call's own channel (`channel=call.channel`), as
+        gpt-oss's reference tools do."""
         if call != self.pending_tool_call:
             raise ValueError(f"{call.recipient} is not the tool call awaiting a result")
-        result = Message.tool_result(call.recipient, result_text)
+        result = Message.tool_result(call.recipient, result_text, channel=channel)
         return self._start((*self._messages, result), cancel)
 
     def _start(self, messages: tuple[Message, ...], cancel: threading.Event | None) -> TurnEvents:
