@@ -53,11 +53,12 @@ def _time(fn: Callable[[], mx.array], repeat: int) -> float:
 
 
 def bench_layer(repeat: int, bandwidth: float) -> None:
+    from engine.expert_backends import KernelExperts
     from metal_kernels.mxfp4_moe import MoeKernels
 
     rng = np.random.default_rng(0)
     w = _weights(rng)
-    kernels = MoeKernels(mx.fast.metal_kernel)
+    kernels = KernelExperts(MoeKernels(mx.fast.metal_kernel))
     print(f"{'case':<22}{'path':<10}{'ms':>9}{'GB/s':>9}{'% of BW':>9}")
     for tokens in (1, 512):
         idx, nbytes = _bytes_read(tokens, rng)

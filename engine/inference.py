@@ -13,6 +13,7 @@ import numpy as np
 from engine.cache import LayerCache
 from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
+from engine.expert_backends import choose_backend, choose_by_speed
 from engine.generate import DEFAULT_PREFILL_STEP, Decoder, Finished, Token, generate_tokens
 from engine.memory.conversion_cache import ConversionCache
 from engine.memory.profiles import PrecisionProfile, get_profile
@@ -150,8 +151,6 @@ def load_model(
             f"The {prof.title!r} profile quantizes the KV cache in groups of 32 or 64 values, "
             f"which head_dim {args.head_dim} does not allow; choose the 'full' profile."
         )
-    from metal_kernels.dispatch import choose_backend  # the kernels build on engine.experts
-
     choice = choose_backend(expert_backend)
     model = Model(args, choice.backend)
     quantized = quantized_weights(model, prof)
@@ -167,6 +166,11 @@ def load_model(
     )
     if skip:
         model.model.embed_tokens = MappedEmbedding(infos[EMBEDDING], _DTYPES[dtype])  # type: ignore[assignment]
+    if choice.timed:  # auto on a Mac: time both paths on layer 0's real experts
+        choice = choose_by_speed(
+            choice, model.model.layers[0].mlp.experts.weights(), args.num_experts_per_tok
+        )
+        model.set_expert_backend(choice.backend)
     elapsed = time.perf_counter() - t0
     loaded = LoadedModel(model, model_dir, dtype, choice.name, prof, elapsed)
     loaded.expert_backend_reason = choice.reason  # for the app's diagnostics

@@ -69,8 +69,8 @@ class Experts(nn.Module):
     def set_backend(self, backend: ExpertBackend) -> None:
         self._backend = backend
 
-    def __call__(self, x: mx.array, indices: mx.array, route_weights: mx.array) -> mx.array:
-        weights = ExpertWeights(
+    def weights(self) -> ExpertWeights:
+        return ExpertWeights(
             self.gate_up_proj_blocks,
             self.gate_up_proj_scales,
             self.gate_up_proj_bias,
@@ -79,7 +79,9 @@ class Experts(nn.Module):
             self.down_proj_bias,
             self._limit,
         )
-        return self._backend(x, indices, route_weights, weights)
+
+    def __call__(self, x: mx.array, indices: mx.array, route_weights: mx.array) -> mx.array:
+        return self._backend(x, indices, route_weights, self.weights())
 
 
 class MLPBlock(nn.Module):

@@ -1,24 +1,26 @@
-"""Launchers for the MXFP4 mixture-of-experts Metal kernels, and an expert backend built on them.
+"""Launchers for the MXFP4 mixture-of-experts Metal kernels: arrays in, arrays out.
 
 The kernel bodies live in msl/*.metal and are read once. `MoeKernels(make_kernel)` builds them with
 `mx.fast.metal_kernel` on a Mac, or with the CPU emulator (metal_kernels.emulator) everywhere else:
-one launcher, the same sources, the same calling convention.
+one launcher, the same sources, the same calling convention. This package knows no model: the
+adapter that turns these kernels into the engine's expert backend lives in engine.expert_backends.
 
 Decode (few tokens): gate_up GEMV fused with bias + SwiGLU, then the down GEMV fused with bias
-and the routing-weighted sum. Prefill: pairs (token, expert) are grouped by expert into 32-pair
-tiles and multiplied with simdgroup matrix tiles; the weighted combine is a gather and a sum.
+and the routing-weighted sum; both give a simdgroup 4 weight rows that share activations held in
+registers, and read weights as uint4 (benchmarks/kernels_model.py counts what they do per byte).
+Prefill: pairs (token, expert) are grouped by expert into 32-pair tiles and multiplied with
+simdgroup matrix tiles; the weighted combine is a gather and a sum.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
-
-from engine.experts import ExpertWeights
 
 MSL_DIR = Path(__file__).with_name("msl")
 DECODE_MAX_TOKENS = 8  # above this, tiles read each weight once for many tokens
@@ -28,6 +30,18 @@ THREADS = 128  # 4 simdgroups per threadgroup in every kernel
 _ACTIVATION_DTYPES = (mx.float32, mx.bfloat16, mx.float16)
 
 MakeKernel = Callable[..., Any]
+
+
+class Mxfp4Matrix(NamedTuple):
+    """Per-expert MXFP4 weight matrices with bias, as stored in gpt-oss checkpoints.
+
+    Shapes: blocks (E, rows, cols/8) u32 (8 E2M1 nibbles per word), scales (E, rows, cols/32) u8
+    E8M0, bias (E, rows) in the activations' dtype.
+    """
+
+    blocks: mx.array
+    scales: mx.array
+    bias: mx.array
 
 
 @cache
@@ -63,50 +77,76 @@ class MoeKernels:
         )
 
     def __call__(
-        self, x: mx.array, indices: mx.array, route_weights: mx.array, w: ExpertWeights
+        self,
+        x: mx.array,
+        indices: mx.array,
+        route_weights: mx.array,
+        gate_up: Mxfp4Matrix,
+        down: Mxfp4Matrix,
+        limit: float,
     ) -> mx.array:
-        """The expert backend: (N, D) activations -> (N, D) weighted sum of the chosen experts."""
-        validate(x, indices, w)
+        """(N, D) activations, (N, k) u32 expert indices and (N, k) route weights -> (N, D)
+        route-weighted sum of down(swiglu(gate_up(x))) over each token's k experts."""
+        validate(x, indices, gate_up, down)
         if x.shape[0] <= DECODE_MAX_TOKENS:
-            return self.decode(x, indices, route_weights, w)
-        return self.prefill(x, indices, route_weights, w)
+            return self.decode(x, indices, route_weights, gate_up, down, limit)
+        return self.prefill(x, indices, route_weights, gate_up, down, limit)
 
     def decode(
-        self, x: mx.array, indices: mx.array, route_weights: mx.array, w: ExpertWeights
+        self,
+        x: mx.array,
+        indices: mx.array,
+        route_weights: mx.array,
+        gate_up: Mxfp4Matrix,
+        down: Mxfp4Matrix,
+        limit: float,
     ) -> mx.array:
-        N, K = indices.shape
-        I = w.gate_up_blocks.shape[1] // 2
+        N = indices.shape[0]
         D = x.shape[1]
-        limit = mx.array([w.swiglu_limit], dtype=mx.float32)
-        (act,) = self.gemv_swiglu(
-            inputs=[x, w.gate_up_blocks, w.gate_up_scales, w.gate_up_bias, indices, limit],
-            template=[("T", x.dtype)],
-            grid=(I * 32, N * K, 1),
-            threadgroup=(THREADS, 1, 1),
-            output_shapes=[(N, K, I)],
-            output_dtypes=[x.dtype],
-        )
+        act = self.gate_up_gemv(x, indices, gate_up, limit)
         (y,) = self.gemv_combine(
-            inputs=[act, w.down_blocks, w.down_scales, w.down_bias, indices, route_weights],
+            inputs=[act, *down, indices, route_weights],
             template=[("T", x.dtype)],
-            grid=(D * 32, N, 1),
+            grid=(D // 4 * 32, N, 1),  # one simdgroup per 4 output rows
             threadgroup=(THREADS, 1, 1),
             output_shapes=[(N, D)],
             output_dtypes=[x.dtype],
         )
         return y
 
+    def gate_up_gemv(
+        self, x: mx.array, indices: mx.array, gate_up: Mxfp4Matrix, limit: float
+    ) -> mx.array:
+        """(N, D) activations -> (N, k, I) SwiGLU activations of each token's k experts."""
+        N, K = indices.shape
+        I = gate_up.blocks.shape[1] // 2
+        (act,) = self.gemv_swiglu(
+            inputs=[x, *gate_up, indices, mx.array([limit], dtype=mx.float32)],
+            template=[("T", x.dtype)],
+            grid=(I // 2 * 32, N * K, 1),  # one simdgroup per 2 output channels (4 rows)
+            threadgroup=(THREADS, 1, 1),
+            output_shapes=[(N, K, I)],
+            output_dtypes=[x.dtype],
+        )
+        return act
+
     def prefill(
-        self, x: mx.array, indices: mx.array, route_weights: mx.array, w: ExpertWeights
+        self,
+        x: mx.array,
+        indices: mx.array,
+        route_weights: mx.array,
+        gate_up: Mxfp4Matrix,
+        down: Mxfp4Matrix,
+        limit: float,
     ) -> mx.array:
         N, K = indices.shape
-        E, two_i, _ = w.gate_up_blocks.shape
+        E, two_i, _ = gate_up.blocks.shape
         D = x.shape[1]
         order, rows, tiles = group_by_expert(indices, E)
-        limit = mx.array([w.swiglu_limit], dtype=mx.float32)
+        lim = mx.array([limit], dtype=mx.float32)
         n_tiles = tiles.shape[0]
         (act,) = self.gemm(
-            inputs=[x, rows, tiles, w.gate_up_blocks, w.gate_up_scales, w.gate_up_bias, limit],
+            inputs=[x, rows, tiles, *gate_up, lim],
             template=[("T", x.dtype), ("GATHER", True), ("SWIGLU", True)],
             grid=(_ceil(two_i, TILE_ROWS) * THREADS, n_tiles, 1),
             threadgroup=(THREADS, 1, 1),
@@ -114,7 +154,7 @@ class MoeKernels:
             output_dtypes=[x.dtype],
         )
         (out,) = self.gemm(
-            inputs=[act, rows, tiles, w.down_blocks, w.down_scales, w.down_bias, limit],
+            inputs=[act, rows, tiles, *down, lim],
             template=[("T", x.dtype), ("GATHER", False), ("SWIGLU", False)],
             grid=(_ceil(D, TILE_ROWS) * THREADS, n_tiles, 1),
             threadgroup=(THREADS, 1, 1),
@@ -156,7 +196,7 @@ def group_by_expert(indices: mx.array, num_experts: int) -> tuple[mx.array, mx.a
     return order, rows, tiles
 
 
-def validate(x: mx.array, indices: mx.array, w: ExpertWeights) -> None:
+def validate(x: mx.array, indices: mx.array, gate_up: Mxfp4Matrix, down: Mxfp4Matrix) -> None:
     """Checks what the kernels assume, so a wrong call fails here rather than reading garbage."""
     if x.ndim != 2 or indices.ndim != 2 or indices.shape[0] != x.shape[0]:
         raise ValueError(f"expected x (N, D) and indices (N, k), got {x.shape} and {indices.shape}")
@@ -165,18 +205,27 @@ def validate(x: mx.array, indices: mx.array, w: ExpertWeights) -> None:
     if indices.dtype != mx.uint32:
         raise ValueError("expert indices must be uint32")
     D = x.shape[1]
-    E, two_i, words = w.gate_up_blocks.shape
+    E, two_i, words = gate_up.blocks.shape
     if D % 32 or two_i % 64:
         raise ValueError("hidden and intermediate sizes must be multiples of the 32-value block")
-    if w.gate_up_blocks.dtype != mx.uint32 or w.down_blocks.dtype != mx.uint32:
+    if gate_up.blocks.dtype != mx.uint32 or down.blocks.dtype != mx.uint32:
         raise ValueError("MXFP4 blocks must be viewed as uint32 words")
-    if w.gate_up_scales.dtype != mx.uint8 or w.down_scales.dtype != mx.uint8:
+    if gate_up.scales.dtype != mx.uint8 or down.scales.dtype != mx.uint8:
         raise ValueError("E8M0 scales must be uint8")
-    if words * 8 != D or w.down_blocks.shape != (E, D, two_i // 16):
+    if words * 8 != D or down.blocks.shape != (E, D, two_i // 16):
         raise ValueError(
-            f"expert shapes {w.gate_up_blocks.shape} / {w.down_blocks.shape} do not fit D={D}"
+            f"expert shapes {gate_up.blocks.shape} / {down.blocks.shape} do not fit D={D}"
         )
 
 
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def source_hash() -> str:
+    """Digest of every kernel source and header: a measured speed holds for these sources only."""
+    digest = hashlib.sha256()
+    for path in sorted(MSL_DIR.iterdir()):
+        if path.suffix in (".metal", ".h"):
+            digest.update(path.name.encode() + b"\0" + kernel_source(path.name).encode())
+    return digest.hexdigest()[:16]

@@ -27,6 +27,18 @@ def test_engine_and_kernels_never_import_qt_or_the_app() -> None:
     assert offenders == []
 
 
+def test_kernels_know_no_model() -> None:
+    """metal_kernels/ takes and returns arrays; the engine adapts it (engine.expert_backends).
+    An import of engine from the kernels would make the two packages import each other."""
+    engine_import = re.compile(r"^\s*(from|import) engine\b", re.M)
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _py_files("metal_kernels")
+        if engine_import.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
 def test_modules_stay_small() -> None:
     too_big = {}
     for p in _py_files("engine", "metal_kernels", "app", "benchmarks"):

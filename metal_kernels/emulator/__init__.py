@@ -16,11 +16,13 @@ OSS_DESK_EMU_CXX or CXX (compiler), OSS_DESK_EMU_CXXFLAGS (extra flags),
 OSS_DESK_EMU_SCHEDULE and OSS_DESK_EMU_SEED (default schedule),
 OSS_DESK_EMU_WORKERS (OS threads), OSS_DESK_EMU_STRICT=0 (allow barriers after early returns),
 OSS_DESK_EMU_TIMEOUT (seconds, default 300), OSS_DESK_EMU_STACK_KIB (per GPU thread, default 256),
-OSS_DESK_EMU_ISOLATE=0 (run in-process, e.g. under a debugger: a fault then kills the process).
+OSS_DESK_EMU_ISOLATE=0 (run in-process, e.g. under a debugger: a fault then kills the process),
+OSS_DESK_EMU_RACES=0 (no race or uninitialised-read detection: faster, catches less).
 """
 
 from .compiler import is_available, unavailable_reason
 from .errors import (
+    DataRaceError,
     EmulatorError,
     EmulatorUnavailable,
     KernelCompileError,
@@ -31,10 +33,13 @@ from .errors import (
     SynchronizationError,
 )
 from .kernel import EmulatedKernel, metal_kernel
-from .schedules import SCHEDULES, run_all_schedules, schedule
+from .runtime import BufferTraffic, LaunchCounters
+from .schedules import SCHEDULES, counting, run_all_schedules, schedule
 
 __all__ = [
     "SCHEDULES",
+    "BufferTraffic",
+    "DataRaceError",
     "EmulatedKernel",
     "EmulatorError",
     "EmulatorUnavailable",
@@ -42,8 +47,10 @@ __all__ = [
     "KernelCrashError",
     "KernelRunError",
     "KernelTimeoutError",
+    "LaunchCounters",
     "OutOfBoundsError",
     "SynchronizationError",
+    "counting",
     "is_available",
     "metal_kernel",
     "run_all_schedules",

@@ -23,7 +23,7 @@ import platformdirs
 from .errors import EmulatorUnavailable, KernelCompileError
 
 SHIM_DIR = Path(__file__).resolve().parent
-RUNTIME_SOURCES = ("msl_scheduler.cpp", "msl_launch.cpp")
+RUNTIME_SOURCES = ("msl_scheduler.cpp", "msl_launch.cpp", "msl_races.cpp")
 SHIM_FILES = ("msl_runtime.h", "msl_internal.h", "msl_shim.h", "msl_math.h", "msl_simd.h")
 _SUPPORTED = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "x86_64"), ("Darwin", "arm64")}
 _MAX_OUTPUT_LINES = 60
@@ -165,6 +165,12 @@ def _runtime_objects(tc: Toolchain, root: Path) -> list[Path]:
     return objects
 
 
+def _race_flags(tc: Toolchain) -> tuple[str, ...]:
+    if "clang" in tc.identity:
+        return ("-fsanitize=thread", "-mllvm", "-tsan-instrument-func-entry-exit=false")
+    return ("-fsanitize=thread", "--param=tsan-instrument-func-entry-exit=0")
+
+
 def _trim(output: str, build_dir: Path) -> str:
     lines = [line.replace(f"{build_dir}/", "") for line in output.splitlines()]
     lines = [line.replace(f"{SHIM_DIR}/", "") for line in lines]
@@ -180,7 +186,7 @@ def build(label: str, stem: str, cpp: str, files: dict[str, str]) -> Path:
     """
     tc = toolchain()
     root = cache_dir()
-    key = _key(cpp, _shim_digest(), tc.identity, *tc.flags, *extra_flags())
+    key = _key(cpp, _shim_digest(), tc.identity, *tc.flags, *_race_flags(tc), *extra_flags())
     final = root / "kernels" / f"{stem}-{key}"
     library = final / "kernel.so"
     if library.exists():
@@ -192,8 +198,12 @@ def build(label: str, stem: str, cpp: str, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (build_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (build_dir / name).write_text(text)
-    args = ["kernel.cpp", *map(str, runtime), "-o", "kernel.so", *tc.link_flags]
-    result = _run(tc, args, build_dir)
+    # Kernel code only: the sanitizer's hooks (msl_races.cpp) see every load and store; no
+    # sanitizer runtime is linked. -g1 keeps line tables so a race report can name kernel lines.
+    result = _run(tc, [*_race_flags(tc), "-g1", "-c", "kernel.cpp", "-o", "kernel.o"], build_dir)
+    if result.returncode == 0:
+        args = ["kernel.o", *map(str, runtime), "-o", "kernel.so", *tc.link_flags]
+        result = _run(tc, args, build_dir)
     if result.returncode != 0:
         failed = final.with_name(final.name + ".failed")
         shutil.rmtree(failed, ignore_errors=True)

@@ -69,6 +69,11 @@ class SynchronizationError(KernelRunError):
     """A barrier or simd-group function was not reached by all threads it synchronises."""
 
 
+class DataRaceError(SynchronizationError):
+    """Two lanes of different simdgroups (or threadgroups) touched one address, at least one of
+    them writing, with no barrier between; or a read of threadgroup memory nobody wrote."""
+
+
 class OutOfBoundsError(KernelRunError):
     """An access outside a device buffer or threadgroup array, or a write to an input."""
 

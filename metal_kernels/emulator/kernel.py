@@ -6,7 +6,9 @@ Same constructor, same call keywords, same generated kernel text; a launcher can
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +28,7 @@ from .arrays import (
 )
 from .errors import EmulatorUnavailable
 from .runtime import KernelLibrary, LaunchBuffer, LaunchOptions
-from .schedules import current_schedule
+from .schedules import counter_sink, current_schedule
 from .signature import (
     DType,
     InputInfo,
@@ -41,6 +43,10 @@ from .signature import (
 from .translate import KernelParts, file_stem, translation_unit
 
 MAX_THREADS_PER_THREADGROUP = 1024  # Apple GPUs; a heavy kernel may get less on the GPU
+# A pipeline's maxTotalThreadsPerThreadgroup depends on its registers and is only known on a Mac;
+# OSS_DESK_EMU_MAX_THREADS (or EmulatedKernel.max_total_threads_per_threadgroup) lowers the limit
+# so a suite can prove its launches fit a register-heavy pipeline's 256 or 512.
+_MAX_THREADS_ENV = "OSS_DESK_EMU_MAX_THREADS"
 _MATH_MODES = ("safe", "relaxed", "fast")
 _loaded: dict[str, KernelLibrary] = {}  # by library path: one handle per process
 _loaded_lock = threading.Lock()
@@ -89,6 +95,7 @@ class EmulatedKernel:
         self._shapes = shape_infos(self.input_names, source)
         self._attributes = attributes_used(source)
         self._libraries: dict[str, KernelLibrary] = {}
+        self.max_total_threads_per_threadgroup = MAX_THREADS_PER_THREADGROUP
 
     def __call__(
         self,
@@ -118,10 +125,16 @@ class EmulatedKernel:
             print(f"Generated source code for `{self.name}`:\n```\n{text}\n```")
         grid3 = _dims(grid, "grid", 0)
         tg3 = _dims(threadgroup, "threadgroup", 1)
-        if tg3[0] * tg3[1] * tg3[2] > MAX_THREADS_PER_THREADGROUP:
+        limit = min(
+            self.max_total_threads_per_threadgroup,
+            int(os.environ.get(_MAX_THREADS_ENV) or MAX_THREADS_PER_THREADGROUP),
+        )
+        # MLX clamps each dimension to the grid before it compares (custom_kernel.cpp)
+        clamped = [min(t, g) if g else t for t, g in zip(tg3, grid3, strict=True)]
+        if clamped[0] * clamped[1] * clamped[2] > limit:
             raise ValueError(
-                f"Thread group size ({tg3[0] * tg3[1] * tg3[2]}) is greater than the maximum "
-                f"allowed threads per threadgroup ({MAX_THREADS_PER_THREADGROUP})."
+                f"Thread group size ({clamped[0] * clamped[1] * clamped[2]}) is greater than the "
+                f"maximum allowed threads per threadgroup ({limit})."
             )
         library = self._library(parts)
         outputs = [
@@ -132,7 +145,12 @@ class EmulatedKernel:
             schedule or (chosen[0] if chosen else None),
             seed if seed is not None else (chosen[1] if chosen else None),
         )
-        library.launch(self.name, self._buffers(hosts, outputs), grid3, tg3, options)
+        sink = counter_sink()
+        if sink is not None:
+            options = dataclasses.replace(options, counters=True)
+        counted = library.launch(self.name, self._buffers(hosts, outputs), grid3, tg3, options)
+        if sink is not None and counted is not None:
+            sink.append((self.name, counted))
         as_mlx = any(h.from_mlx for h in hosts) or (
             not any(isinstance(x, np.ndarray) for x in inputs) and any(map(is_mlx, output_dtypes))
         )

@@ -64,6 +64,18 @@ int run_launch(Launch& L);            // runs every threadgroup; returns a Statu
 void note_thread(Report& r);          // the GPU thread running on this OS thread, if any
 bool in_stack_guard(uintptr_t addr);  // inside the guard page of that thread's stack?
 
+ThreadCtx* current_ctx();          // the GPU thread running on this OS thread, or null
+[[noreturn]] void abandon_current();  // leave that thread after a recorded failure
+
+// msl_races.cpp (each a no-op unless Options.races)
+void races_setup(const Launch& L, const Mapping* maps, const Buffer* bufs, int n);
+void* races_worker_start(const Launch& L);
+void races_worker_end(void* state);
+void races_group_start(uint64_t group);
+void races_barrier();  // a new barrier interval for this worker's threadgroup
+void races_threadgroup_array(const void* data, size_t bytes, const char* name);
+void counters_threadgroup_bytes(size_t bytes);
+
 // msl_launch.cpp
 bool map_guarded(size_t nbytes, size_t guard, bool shared, Mapping& m);
 void add_region(const Mapping& m, uint64_t nbytes, int32_t buffer, const char* name);

@@ -112,6 +112,7 @@ void on_fatal_signal(int sig, siginfo_t* si, void* uc) {
     if (!bufs[i].writable && maps[i].inner_len) mprotect(maps[i].inner, maps[i].inner_len, PROT_READ);
   }
   if (L.opt.timeout_s > 0) alarm(unsigned(L.opt.timeout_s));
+  races_setup(L, maps, bufs, n);
   _exit(run_launch(L));
 }
 
@@ -211,6 +212,7 @@ int run(Launch& L, Mapping* maps, const Buffer* bufs, int n, Report* report) {
     g_failed = 0;
     g_report = report;
     g_nregions = 0;
+    races_setup(L, maps, bufs, n);
     int status = run_launch(L);
     pthread_mutex_unlock(&g_inprocess_lock);
     return status;

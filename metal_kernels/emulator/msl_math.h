@@ -227,7 +227,57 @@ using metal::sin;
 using metal::sqrt;
 using metal::tanh;
 }  // namespace precise
-namespace fast = precise;  // fast math is not modelled
+// fast:: functions return the precise result pushed to an error bound of Metal's fast-math table
+// (in ULPs of the result, or absolute for sin/cos), in a direction that depends on the argument:
+// a kernel whose tolerance relies on precise:: accuracy fails here, not only on a Mac. The
+// bounds are as read from the MSL specification; they stress tests, they do not model Apple's code.
+namespace fast {
+inline float msl_fast_off(float v, float x, float ulps, float abs_err) {
+  if (!__builtin_isfinite(v) || v == 0.0f) return v;
+  uint32_t bits;
+  memcpy(&bits, &x, 4);
+  float dir = ((bits ^ (bits >> 7) ^ (bits >> 13)) & 1) ? 1.0f : -1.0f;
+  float off = abs_err > 0.0f ? abs_err : __builtin_ldexpf(ulps, __builtin_ilogbf(v) - 23);
+  return v + dir * off;
+}
+#define MSL_FAST1(name, ulps, abs_err)                                                      \
+  template <class X>                                                                        \
+  inline auto name(const X& x_) {                                                           \
+    return map_components<fp_t<elem_t<X>>>(                                                 \
+        [](auto v) {                                                                        \
+          float x = float(v);                                                               \
+          return msl_fast_off(float(precise::name(x)), x, ulps, abs_err);                   \
+        },                                                                                  \
+        x_);                                                                                \
+  }
+MSL_FAST1(exp, 3.0f + __builtin_floorf(__builtin_fabsf(2.0f * x)), 0.0f)
+MSL_FAST1(exp2, 3.0f + __builtin_floorf(__builtin_fabsf(2.0f * x)), 0.0f)
+MSL_FAST1(log, 4.0f, 0.0f)
+MSL_FAST1(log2, 4.0f, 0.0f)
+MSL_FAST1(tanh, 4.0f, 0.0f)
+MSL_FAST1(rsqrt, 2.0f, 0.0f)
+MSL_FAST1(sqrt, 2.0f, 0.0f)
+MSL_FAST1(sin, 0.0f, 0x1p-13f)
+MSL_FAST1(cos, 0.0f, 0x1p-13f)
+#undef MSL_FAST1
+template <class A, class B>
+inline auto pow(const A& a, const B& b) {  // as exp2(y * log2(x)), each at its bound
+  return exp2(b * log2(a));
+}
+template <class A, class B>
+inline auto powr(const A& a, const B& b) {
+  return pow(a, b);
+}
+template <class A, class B>
+inline auto divide(const A& a, const B& b) {  // 2.5 ULP: one ULP either side of the quotient
+  return map_components<fp_t<elem_t<A>>>(
+      [](auto p, auto q) {
+        float x = float(p), y = float(q);
+        return msl_fast_off(x / y, x, 1.0f, 0.0f);
+      },
+      a, b);
+}
+}  // namespace fast
 
 // ------------------------------------------------------------------ integer functions
 template <class X>

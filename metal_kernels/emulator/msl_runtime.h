@@ -14,7 +14,7 @@
 namespace msl_rt {
 
 // Bump on any change to Buffer, Options, Report or the exported functions (checked by runtime.py).
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 5;
 constexpr int kSimdWidth = 32;  // Apple GPUs; kernels may assume it, so does the emulator
 constexpr size_t kSlotBytes = 64;  // largest value a simd-group function can exchange
 
@@ -54,10 +54,12 @@ struct Buffer {
   uint64_t nbytes;
   uint64_t offset;   // byte offset of element 0 inside those bytes (negative strides)
   int32_t writable;  // outputs; inputs are read-only while the kernel runs
-  int32_t reserved;
+  int32_t itemsize;  // element size: the granule of race detection
 };
 
-enum Schedule : int32_t { kForward = 0, kReverse = 1, kRandom = 2 };
+// kDepthFirst: a released simdgroup runs until it blocks at a barrier before the next one starts,
+// so one simdgroup can run far ahead of another, as on the GPU.
+enum Schedule : int32_t { kForward = 0, kReverse = 1, kRandom = 2, kDepthFirst = 3 };
 
 struct Options {
   int32_t schedule;
@@ -67,7 +69,20 @@ struct Options {
   int32_t isolate;    // run in a forked child (guard-page faults become reports)
   int32_t timeout_s;  // isolated launches only; 0 = none
   int32_t stack_kib;  // per GPU thread
+  int32_t races;      // track shared memory: races and uninitialised threadgroup reads (msl_races.cpp)
+  int32_t counters;   // fill Report.counters
   int32_t reserved;
+};
+
+constexpr int kCountedBuffers = 16;  // buffers beyond these are not counted
+
+// Performance counters of one launch (Options.counters), from the same hooks as race tracking.
+struct Counters {
+  uint64_t read_bytes[kCountedBuffers], write_bytes[kCountedBuffers];
+  uint64_t loads[kCountedBuffers][5];  // device loads by width: 1, 2, 4, 8, 16 bytes
+  uint64_t constant_loads;             // program-scope `constant` data: lookup tables
+  uint64_t tg_read_bytes, tg_write_bytes;
+  uint64_t tg_bytes;  // threadgroup memory of one threadgroup (the largest)
 };
 
 enum Status : int32_t {
@@ -79,6 +94,7 @@ enum Status : int32_t {
   kInterrupted = 5,
   kSetupError = 6,
   kResourceError = 7,
+  kRaceError = 8,
 };
 
 enum Access : int32_t { kUnknownAccess = 0, kRead = 1, kWrite = 2 };
@@ -93,6 +109,7 @@ struct Report {
   uint32_t thread[3], group[3];
   char region[64];  // name of the threadgroup array
   char message[1024];
+  Counters counters;
 };
 
 using BodyFn = void (*)(void* const* buffers, const ThreadCtx& ctx);

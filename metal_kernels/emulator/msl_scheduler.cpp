@@ -133,6 +133,7 @@ void release_simd(SimdGroup& g, Worker& w, int sgid) {
 
 void release_barrier(Worker& w) {
   w.bar_arrived = 0;
+  races_barrier();
   for (int i = 0; i < w.n; ++i)
     if (w.fibers[i].state == kAtBarrier) w.fibers[i].state = kRunnable;
 }
@@ -268,6 +269,32 @@ void check_threadgroup_slack(Worker& w) {
   }
 }
 
+// Each simdgroup in turn runs until none of its lanes can: the lanes of a simd-group function
+// release each other, so only a barrier (or the end) stops it, and simdgroup 0 reaches its next
+// barrier before simdgroup 1 starts. A missing barrier then leaves one simdgroup a phase ahead.
+void run_depth_first(Worker& w, int nsg) {
+  for (;;) {
+    bool ran = false;
+    for (int s = 0; s < nsg; ++s) {
+      int end = (s + 1) * kSimdWidth < w.n ? (s + 1) * kSimdWidth : w.n;
+      for (bool again = true; again;) {
+        again = false;
+        for (int i = s * kSimdWidth; i < end; ++i) {
+          Fiber* f = &w.fibers[i];
+          if (f->state != kRunnable) continue;
+          again = ran = true;
+          tl_f = f;
+          enter(&w, f);
+          tl_f = nullptr;
+          if (failed()) return;
+        }
+      }
+    }
+    if (w.alive == 0) return;
+    if (!ran) return report_deadlock(w);
+  }
+}
+
 void run_group(Worker& w, uint64_t t) {
   const Launch& L = *w.L;
   Dim3 pos{uint32_t(t % L.ntg.x), uint32_t(t / L.ntg.x % L.ntg.y),
@@ -280,6 +307,7 @@ void run_group(Worker& w, uint64_t t) {
   int n = int(act.x * act.y * act.z), nsg = (n + kSimdWidth - 1) / kSimdWidth;
   w.gen++;
   w.tg_used = 0;
+  races_group_start(t);
   for (int s = 0; s < nsg; ++s) {
     SimdGroup& g = w.sg[s];
     g.alive = n - s * kSimdWidth < kSimdWidth ? n - s * kSimdWidth : kSimdWidth;
@@ -311,6 +339,11 @@ void run_group(Worker& w, uint64_t t) {
   bool reverse = L.opt.schedule == kReverse, random = L.opt.schedule == kRandom;
   for (int i = 0; i < n; ++i) w.order[i] = reverse ? n - 1 - i : i;
   w.rng = (uint64_t(L.opt.seed) << 32) ^ t;
+  if (L.opt.schedule == kDepthFirst) {
+    run_depth_first(w, nsg);
+    if (!failed()) check_threadgroup_slack(w);
+    return;
+  }
   for (;;) {
     if (random)
       for (int i = n - 1; i > 0; --i) {
@@ -363,8 +396,10 @@ void* worker_main(void* arg) {
   w.fibers = static_cast<Fiber*>(fm);
   tl_w = &w;
   if (L.opt.isolate) setup_altstack(w);
+  void* races = races_worker_start(L);
   for (uint64_t t; !failed() && (t = __atomic_fetch_add(&L.next, 1, __ATOMIC_RELAXED)) < L.total;)
     run_group(w, t);
+  races_worker_end(races);
   tl_w = nullptr;
   if (w.stacks) munmap(w.stacks, w.stacks_len);
   for (int i = 0; i < w.ntg; ++i) munmap(w.tg[i].map, w.tg[i].map_len);
@@ -410,6 +445,10 @@ bool in_stack_guard(uintptr_t a) {
   Fiber* f = tl_f;
   return f && a >= uintptr_t(f->stack) && a < uintptr_t(f->stack) + page_size();
 }
+
+ThreadCtx* current_ctx() { return tl_f ? &tl_f->c : nullptr; }
+
+void abandon_current() { abandon_fiber(); }
 
 void barrier(const Site& site) {
   Worker* w = tl_w;
@@ -481,11 +520,13 @@ void* threadgroup_alloc(int key, size_t bytes, const char* name) {
     a = &w.tg[w.ntg++];
     *a = TgArray{key, bytes, m.map, m.inner, m.data, m.map_len, m.inner_len, 0, name};
     add_region(m, bytes, -1, name);
+    races_threadgroup_array(m.data, bytes, name);
   }
   if (a->gen != w.gen) {  // first use in this threadgroup: fresh poison
     a->gen = w.gen;
     memset(a->inner, kPoison, a->inner_len);
     w.tg_used += bytes;
+    counters_threadgroup_bytes(w.tg_used);
     if (w.tg_used > kThreadgroupMemoryLimit) {
       record(kResourceError,
              "threadgroup memory of %zu bytes (up to `%s`) exceeds the %zu bytes of Apple GPUs",

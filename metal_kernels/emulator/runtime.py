@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import NoReturn
 import numpy as np
 
 from .errors import (
+    DataRaceError,
     EmulatorError,
     KernelCrashError,
     KernelRunError,
@@ -23,10 +26,13 @@ from .errors import (
     SynchronizationError,
 )
 
-ABI_VERSION = 3
-SCHEDULES: tuple[str, ...] = ("forward", "reverse", "random")
+ABI_VERSION = 5
+COUNTED_BUFFERS = 16
+# index = the runtime's Schedule enum; "depth-first": a released simdgroup runs until it blocks
+SCHEDULES: tuple[str, ...] = ("forward", "reverse", "random", "depth-first")
 
-_OK, _SYNC, _BOUNDS, _CRASH, _TIMEOUT, _INTERRUPTED, _SETUP, _RESOURCE = range(8)
+_OK, _SYNC, _BOUNDS, _CRASH, _TIMEOUT, _INTERRUPTED, _SETUP, _RESOURCE, _RACE = range(9)
+_PC = re.compile(r"@pc:0x([0-9a-f]+)@")
 _ACCESS = {0: "access", 1: "read", 2: "write"}
 
 
@@ -36,7 +42,7 @@ class _Buffer(ctypes.Structure):
         ("nbytes", ctypes.c_uint64),
         ("offset", ctypes.c_uint64),
         ("writable", ctypes.c_int32),
-        ("reserved", ctypes.c_int32),
+        ("itemsize", ctypes.c_int32),
     ]
 
 
@@ -49,7 +55,21 @@ class _Options(ctypes.Structure):
         ("isolate", ctypes.c_int32),
         ("timeout_s", ctypes.c_int32),
         ("stack_kib", ctypes.c_int32),
+        ("races", ctypes.c_int32),
+        ("counters", ctypes.c_int32),
         ("reserved", ctypes.c_int32),
+    ]
+
+
+class _Counters(ctypes.Structure):
+    _fields_ = [
+        ("read_bytes", ctypes.c_uint64 * COUNTED_BUFFERS),
+        ("write_bytes", ctypes.c_uint64 * COUNTED_BUFFERS),
+        ("loads", (ctypes.c_uint64 * 5) * COUNTED_BUFFERS),
+        ("constant_loads", ctypes.c_uint64),
+        ("tg_read_bytes", ctypes.c_uint64),
+        ("tg_write_bytes", ctypes.c_uint64),
+        ("tg_bytes", ctypes.c_uint64),
     ]
 
 
@@ -66,6 +86,7 @@ class _Report(ctypes.Structure):
         ("group", ctypes.c_uint32 * 3),
         ("region", ctypes.c_char * 64),
         ("message", ctypes.c_char * 1024),
+        ("counters", _Counters),
     ]
 
 
@@ -91,6 +112,8 @@ class LaunchOptions:
     isolate: bool = True
     timeout_s: int = 300
     stack_kib: int = 256
+    races: bool = True
+    counters: bool = False
 
     @classmethod
     def from_environment(
@@ -108,6 +131,7 @@ class LaunchOptions:
             isolate=env("OSS_DESK_EMU_ISOLATE", "1") != "0",
             timeout_s=int(env("OSS_DESK_EMU_TIMEOUT", "300")),
             stack_kib=int(env("OSS_DESK_EMU_STACK_KIB", "256")),
+            races=env("OSS_DESK_EMU_RACES", "1") != "0",
         )
 
 
@@ -115,6 +139,7 @@ class KernelLibrary:
     """A loaded kernel library (one instantiation of one kernel)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._lib = ctypes.CDLL(str(path))
         self._lib.msl_abi_version.restype = ctypes.c_int
         if self._lib.msl_abi_version() != ABI_VERSION:
@@ -136,10 +161,11 @@ class KernelLibrary:
         grid: tuple[int, int, int],
         threadgroup: tuple[int, int, int],
         options: LaunchOptions,
-    ) -> None:
-        """Run the kernel; raises a KernelRunError subclass if the launch failed."""
+    ) -> LaunchCounters | None:
+        """Run the kernel; raises a KernelRunError subclass if the launch failed. Returns the
+        launch's counters when ``options.counters``."""
         c_buffers = (_Buffer * max(len(buffers), 1))(
-            *(_Buffer(b.address, b.nbytes, b.offset, int(b.writable), 0) for b in buffers)
+            *(_Buffer(b.address, b.nbytes, b.offset, int(b.writable), b.itemsize) for b in buffers)
         )
         c_options = _Options(
             SCHEDULES.index(options.schedule),
@@ -149,6 +175,8 @@ class KernelLibrary:
             int(options.isolate),
             options.timeout_s,
             options.stack_kib,
+            int(options.races),
+            int(options.counters),
             0,
         )
         report = _Report()
@@ -161,7 +189,44 @@ class KernelLibrary:
             ctypes.byref(report),
         )
         if status != _OK:
-            _raise_for(kernel, report, buffers, options)
+            _raise_for(kernel, report, buffers, options, self.path)
+        if options.counters:
+            return _counters(report.counters, buffers)
+        return None
+
+
+@dataclass(frozen=True)
+class BufferTraffic:
+    read_bytes: int
+    write_bytes: int
+    loads_by_width: dict[int, int]  # bytes per load -> number of loads
+
+    @property
+    def vector16_fraction(self) -> float:
+        """Share of the bytes read by 16-byte loads."""
+        return 16 * self.loads_by_width.get(16, 0) / self.read_bytes if self.read_bytes else 0.0
+
+
+@dataclass(frozen=True)
+class LaunchCounters:
+    """What one launch did to memory, counted by the emulator's access hooks."""
+
+    buffers: dict[str, BufferTraffic]  # by label: "input `w`", "output `y`", ...
+    constant_loads: int  # loads of program-scope constant data (lookup tables)
+    tg_read_bytes: int
+    tg_write_bytes: int
+    tg_bytes: int  # threadgroup memory of one threadgroup
+
+
+def _counters(c: _Counters, buffers: Sequence[LaunchBuffer]) -> LaunchCounters:
+    traffic = {}
+    for i, b in enumerate(buffers[:COUNTED_BUFFERS]):
+        widths = {1 << k: int(c.loads[i][k]) for k in range(5) if c.loads[i][k]}
+        traffic[b.label] = BufferTraffic(int(c.read_bytes[i]), int(c.write_bytes[i]), widths)
+    return LaunchCounters(
+        traffic, int(c.constant_loads), int(c.tg_read_bytes), int(c.tg_write_bytes),
+        int(c.tg_bytes),
+    )  # fmt: skip
 
 
 def _out_of_bounds(report: _Report, buffers: Sequence[LaunchBuffer]) -> str:
@@ -184,10 +249,36 @@ def _out_of_bounds(report: _Report, buffers: Sequence[LaunchBuffer]) -> str:
     return f"out-of-bounds {access} of {buf.label} at element {element} ({size}){hint}"
 
 
+def kernel_line(library: Path, pc: int) -> str:
+    """`file:line` in the kernel's source or header for a code offset of its library.
+
+    The innermost inlined frame that is not an emulator header: a shim function (simdgroup_load)
+    inlined into the kernel is reported at the kernel's line that called it.
+    """
+    try:
+        out = subprocess.run(
+            ["addr2line", "-i", "-e", str(library), hex(pc)],
+            capture_output=True, text=True, timeout=30, check=False,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return f"code offset {pc:#x}"
+    frames = [line.split(" (discriminator")[0] for line in out.splitlines()]
+    for frame in frames:
+        file, _, line = frame.rpartition(":")
+        if file and not file.startswith("?") and not Path(file).name.startswith("msl_"):
+            return "/".join(Path(file).parts[-2:]) + ":" + line  # "<kernel>/source:12"
+    return frames[0] if frames else f"code offset {pc:#x}"
+
+
 def _raise_for(
-    kernel: str, report: _Report, buffers: Sequence[LaunchBuffer], options: LaunchOptions
+    kernel: str,
+    report: _Report,
+    buffers: Sequence[LaunchBuffer],
+    options: LaunchOptions,
+    library: Path,
 ) -> NoReturn:
     message = report.message.decode(errors="replace")
+    message = _PC.sub(lambda m: "at " + kernel_line(library, int(m.group(1), 16)), message)
     thread = group = None
     if report.has_thread:
         thread = (int(report.thread[0]), int(report.thread[1]), int(report.thread[2]))
@@ -196,6 +287,10 @@ def _raise_for(
     status = report.status
     if status == _SYNC:
         raise SynchronizationError(kernel, message, **where)
+    if status == _RACE:
+        for i, b in enumerate(buffers):  # the runtime names output buffers by index
+            message = message.replace(f"output buffer {i} (`?`)", b.label)
+        raise DataRaceError(kernel, message, **where)
     if status == _BOUNDS:
         raise OutOfBoundsError(kernel, _out_of_bounds(report, buffers), **where)
     if status == _TIMEOUT:

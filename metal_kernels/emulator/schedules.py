@@ -15,9 +15,38 @@ from typing import Any
 
 from .runtime import SCHEDULES
 
-__all__ = ["SCHEDULES", "current_schedule", "run_all_schedules", "schedule"]
+__all__ = [
+    "SCHEDULES",
+    "counter_sink",
+    "counting",
+    "current_schedule",
+    "run_all_schedules",
+    "schedule",
+]
 
 _current: ContextVar[tuple[str, int | None] | None] = ContextVar("emulator_schedule", default=None)
+_counts: ContextVar[list[tuple[str, Any]] | None] = ContextVar("emulator_counts", default=None)
+
+
+def counter_sink() -> list[tuple[str, Any]] | None:
+    """Where launches append (kernel name, LaunchCounters) inside ``counting()``."""
+    return _counts.get()
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[list[tuple[str, Any]]]:
+    """Collect the performance counters of every emulated launch in this block:
+
+    with counting() as launches:
+        kernels(...)
+    for name, counters in launches: ...
+    """
+    launches: list[tuple[str, Any]] = []
+    token = _counts.set(launches)
+    try:
+        yield launches
+    finally:
+        _counts.reset(token)
 
 
 def current_schedule() -> tuple[str, int | None] | None:

@@ -1,8 +1,9 @@
 """From MLX's kernel text to one C++ translation unit for the shim.
 
-Only one rewrite touches the kernel's code: ``threadgroup T name[n];`` becomes
-``MSL_TG(name, [n], T);`` (storage shared by the fibers of a threadgroup); every other address-space
-keyword is a macro that expands to nothing. ``#line`` directives make compiler messages and runtime
+Two rewrites touch the kernel's code: ``threadgroup T name[n];`` becomes ``MSL_TG(name, [n], T);``
+(storage shared by the fibers of a threadgroup), and MSL's half literals (``1.5h``), which C++
+lacks, become ``half(float(1.5))``; every other address-space keyword is a macro that expands to
+nothing. ``#line`` directives make compiler messages and runtime
 reports name lines of the kernel's own ``source`` and ``header`` strings.
 """
 
@@ -184,6 +185,20 @@ def launcher_text(parts: KernelParts) -> str:
     )
 
 
+# A decimal literal with MSL's half suffix, not preceded by an identifier character or a dot.
+_HALF_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)[hH]\b")
+
+
+def rewrite_half_literals(text: str) -> str:
+    """``0.5h`` -> ``half(float(0.5))``, outside comments and strings; lines stay where they are."""
+    masked = mask_comments_and_strings(text)
+    out, last = [], 0
+    for m in _HALF_LITERAL.finditer(masked):
+        out += [text[last : m.start()], f"half(float({m.group(1)}))"]
+        last = m.end()
+    return "".join(out) + text[last:]
+
+
 def file_stem(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "kernel"
 
@@ -201,9 +216,9 @@ def translation_unit(parts: KernelParts) -> tuple[str, dict[str, str]]:
     tail_line = parts.signature.count("\n") + 1
     cpp = (
         '#include "msl_shim.h"\n'
-        f'#line 1 "{stem}/header"\n{rewrite_threadgroup(parts.header)}\n'
+        f'#line 1 "{stem}/header"\n{rewrite_threadgroup(rewrite_half_literals(parts.header))}\n'
         f'#line 1 "{stem}/signature"\n{parts.signature}'
-        f'#line 1 "{stem}/source"\n{rewrite_threadgroup(parts.source)}\n'
+        f'#line 1 "{stem}/source"\n{rewrite_threadgroup(rewrite_half_literals(parts.source))}\n'
         f'#line {tail_line} "{stem}/signature"\n{tail}'
         f'#line 1 "{stem}/launcher"\n{files[f"{stem}/launcher"]}'
     )

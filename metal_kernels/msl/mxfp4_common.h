@@ -24,10 +24,23 @@ inline float mxfp4_block_dot(const device uint32_t* words, const device T* x) {
     return acc;
 }
 
+// The same dot product with the block's 16 weight bytes and 32 activations already in registers.
+inline float mxfp4_block_dot4(uint4 w, thread const float4* x) {
+    float acc = 0.0f;
+    for (int q = 0; q < 4; ++q) {
+        const uint32_t word = w[q];
+        for (int i = 0; i < 8; ++i) {
+            acc += FP4_E2M1[(word >> (4 * i)) & 0xFu] * x[2 * q + i / 4][i % 4];
+        }
+    }
+    return acc;
+}
+
 // gpt-oss's SwiGLU: the gate is clamped from above only, the linear half to [-limit, limit], +1.
+// Comparisons, not metal::min/clamp: those follow fmin and turn a NaN into the limit, hiding it.
 inline float gpt_oss_swiglu(float gate, float linear, float limit) {
-    gate = metal::min(gate, limit);
-    linear = metal::clamp(linear, -limit, limit);
+    gate = gate > limit ? limit : gate;
+    linear = linear > limit ? limit : (linear < -limit ? -limit : linear);
     float glu = gate / (1.0f + metal::exp(-1.702f * gate));
     return glu * (linear + 1.0f);
 }

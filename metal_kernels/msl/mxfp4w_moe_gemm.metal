@@ -1,8 +1,8 @@
 // Prefill: a tiled matrix multiply of (token, expert) pairs grouped by expert against that expert's
 // MXFP4 rows, with simdgroup 8x8 matrix multiply-accumulate. One threadgroup (4 simdgroups) makes a
 // 32-pair x 64-row output tile; K is walked one 32-value MXFP4 block at a time: the activations and
-// the dequantized weights of the block go to threadgroup memory, then each simdgroup multiplies its
-// 32 x 16 slice. With SWIGLU the 64 rows are 32 interleaved (gate, linear) pairs and the epilogue
+// the dequantized weights of the block (read as one uint4 per row) go to threadgroup memory, then
+// each simdgroup multiplies its 32 x 16 slice. With SWIGLU the 64 rows are 32 interleaved (gate, linear) pairs and the epilogue
 // writes 32 SwiGLU outputs; otherwise it writes the 64 rows plus their bias.
 // Inputs: x (R, Kdim) activations; rows (P,) u32: the x row of each sorted pair (GATHER) or unused;
 // tiles (n_tiles, 3) u32: expert, first sorted pair, pair count (0: nothing to do); w (E, N, Kdim/8)
@@ -24,7 +24,6 @@
     }
     const uint N = w_shape[1];
     const uint Kdim = x_shape[1];
-    const uint words_per_row = Kdim / 8;
     const uint blocks = Kdim / 32;
 
     simdgroup_float8x8 acc[4][2];
@@ -33,7 +32,7 @@
             acc[i][j] = make_filled_simdgroup_matrix<float, 8, 8>(0.0f);
         }
     }
-    // each thread loads 8 activations of one pair and decodes 2 weight words (16 values)
+    // each thread loads 8 activations of one pair; threads 0-63 also decode one weight row each
     const uint my_pair = tid / 4;
     const uint my_k0 = (tid % 4) * 8;
     const bool pair_ok = my_pair < count;
@@ -43,21 +42,20 @@
         for (uint j = 0; j < 8; ++j) {
             xs[my_pair * 32 + my_k0 + j] = pair_ok ? float(x[x_row * Kdim + 32 * b + my_k0 + j]) : 0.0f;
         }
-        for (uint h = 0; h < 2; ++h) {
-            const uint word = 2 * tid + h;     // 256 words: 64 rows x 4 words
-            const uint r = word / 4;
-            const uint q = word % 4;
-            const uint row = col0 + r;
+        if (tid < 64) {  // one weight row per thread: its block's 16 bytes in one uint4 load
+            const uint row = col0 + tid;
             if (row < N) {
                 const size_t wrow = size_t(e) * N + row;
-                const uint32_t bits = w[wrow * words_per_row + 4 * b + q];
+                const uint4 bits = ((const device uint4*)w)[wrow * blocks + b];
                 const float scale = e8m0_to_float(scales[wrow * blocks + b]);
-                for (uint i = 0; i < 8; ++i) {
-                    ws[(8 * q + i) * 64 + r] = FP4_E2M1[(bits >> (4 * i)) & 0xFu] * scale;
+                for (uint q = 0; q < 4; ++q) {
+                    for (uint i = 0; i < 8; ++i) {
+                        ws[(8 * q + i) * 64 + tid] = FP4_E2M1[(bits[q] >> (4 * i)) & 0xFu] * scale;
+                    }
                 }
             } else {
-                for (uint i = 0; i < 8; ++i) {
-                    ws[(8 * q + i) * 64 + r] = 0.0f;
+                for (uint k = 0; k < 32; ++k) {
+                    ws[k * 64 + tid] = 0.0f;
                 }
             }
         }

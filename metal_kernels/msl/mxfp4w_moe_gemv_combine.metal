@@ -1,35 +1,50 @@
-// Decode, down projection fused with the routing-weighted sum: for token t and output row d, one
-// simdgroup accumulates sum_k route[t, k] * (W2[idx[t, k], d] . act[t, k] + b2[idx[t, k], d]) and
-// writes y[t, d] once, so the (T, K, D) per-expert outputs never go through memory.
+// Decode, down projection fused with the routing-weighted sum: for token t, one simdgroup makes
+// output rows d0 .. d0+3, y[t, d] = sum_k route[t, k] * (W2[idx[t, k], d] . act[t, k] + b2[...]),
+// and writes each once, so the (T, K, D) per-expert outputs never go through memory. A lane loads
+// a block of act[t, k] into registers once for the 4 rows and reads each row's 16 weight bytes as
+// one uint4.
 // Inputs: act (T, K, I), w (E, D, I/8) u32, scales (E, D, I/32) u8, bias (E, D), idx (T, K) u32,
-// route (T, K) f32. Output: y (T, D). Grid (D * 32, T, 1).
-    const uint d = thread_position_in_grid.x / 32;
+// route (T, K) f32. Output: y (T, D). Grid (D / 4 * 32, T, 1).
+    const uint d0 = (thread_position_in_grid.x / 32) * 4;
     const uint t = thread_position_in_grid.y;
     const uint lane = thread_index_in_simdgroup;
     const uint D = w_shape[1];
     const uint I = act_shape[2];
     const uint K = idx_shape[1];
-    if (d >= D) {
-        return;
+    if (d0 >= D) {
+        return;  // D is a multiple of 32: rows d0 .. d0 + 3 all exist
     }
-    const uint words_per_row = I / 8;
     const uint blocks = I / 32;
-    float acc = 0.0f;
-    float bias_sum = 0.0f;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float bias_sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (uint k = 0; k < K; ++k) {
         const uint e = idx[t * K + k];
         const float r = route[t * K + k];
-        const device uint32_t* wr = w + (size_t(e) * D + d) * words_per_row;
-        const device uint8_t* sr = scales + (size_t(e) * D + d) * blocks;
-        const device T* a = act + (size_t(t) * K + k) * I;
-        float part = 0.0f;
+        const size_t row0 = size_t(e) * D + d0;
+        const device uint4* w4 = (const device uint4*)w + row0 * blocks;
+        const device uint8_t* s = scales + row0 * blocks;
+        const device vec<T, 4>* a4 = (const device vec<T, 4>*)(act + (size_t(t) * K + k) * I);
+        float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (uint b = lane; b < blocks; b += 32) {
-            part += mxfp4_block_dot(wr + 4 * b, a + 32 * b) * e8m0_to_float(sr[b]);
+            float4 av[8];
+            for (uint q = 0; q < 8; ++q) {
+                av[q] = float4(a4[8 * b + q]);
+            }
+            for (uint j = 0; j < 4; ++j) {
+                const uint4 wv = w4[j * blocks + b];
+                part[j] += mxfp4_block_dot4(wv, av) * e8m0_to_float(s[j * blocks + b]);
+            }
         }
-        acc += r * part;
-        bias_sum += r * float(bias[size_t(e) * D + d]);
+        for (uint j = 0; j < 4; ++j) {
+            acc[j] += r * part[j];
+            bias_sum[j] += r * float(bias[row0 + j]);
+        }
     }
-    acc = simd_sum(acc);
+    for (uint j = 0; j < 4; ++j) {
+        acc[j] = simd_sum(acc[j]);
+    }
     if (lane == 0) {
-        y[size_t(t) * D + d] = T(acc + bias_sum);
+        for (uint j = 0; j < 4; ++j) {
+            y[size_t(t) * D + d0 + j] = T(acc[j] + bias_sum[j]);
+        }
     }

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from engine.experts import ExpertWeights
 from engine.testing.synthetic import FP4_VALUES
+from metal_kernels.mxfp4_moe import Mxfp4Matrix
 
 ALPHA = 1.702
 
@@ -22,12 +22,17 @@ class Problem:
     down: tuple[np.ndarray, np.ndarray, np.ndarray]
     limit: float = 7.0
 
-    def weights(self, dtype: mx.Dtype = mx.float32) -> ExpertWeights:
+    def weights(self, dtype: mx.Dtype = mx.float32) -> tuple[Mxfp4Matrix, Mxfp4Matrix]:
+        """(gate_up, down) as the kernels take them; biases in the activations' dtype."""
         (gw, gs, gb), (dw, ds, db) = self.gate_up, self.down
-        return ExpertWeights(
-            mx.array(gw), mx.array(gs), mx.array(gb).astype(dtype),
-            mx.array(dw), mx.array(ds), mx.array(db).astype(dtype), self.limit,
-        )  # fmt: skip
+        return (
+            Mxfp4Matrix(mx.array(gw), mx.array(gs), mx.array(gb).astype(dtype)),
+            Mxfp4Matrix(mx.array(dw), mx.array(ds), mx.array(db).astype(dtype)),
+        )
+
+    def args(self, dtype: mx.Dtype = mx.float32) -> tuple:
+        """Everything MoeKernels(...)(...) takes: x, idx, route, gate_up, down, limit."""
+        return (*self.inputs(dtype), *self.weights(dtype), self.limit)
 
     def inputs(self, dtype: mx.Dtype = mx.float32) -> tuple[mx.array, mx.array, mx.array]:
         return mx.array(self.x).astype(dtype), mx.array(self.idx), mx.array(self.route)

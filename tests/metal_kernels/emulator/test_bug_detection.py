@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from metal_kernels.emulator import (
+    SCHEDULES,
+    DataRaceError,
     KernelCompileError,
     KernelCrashError,
     KernelTimeoutError,
@@ -63,7 +65,11 @@ def _all_schedules(name: str, source: str) -> dict[str, np.ndarray]:
     return {name: np.asarray(out[0]) for name, out in results.items()}
 
 
-def test_missing_barrier_reads_poisoned_threadgroup_memory() -> None:
+def test_missing_barrier_reads_poisoned_threadgroup_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Even without race detection, a missing barrier shows: poisoned memory is NaN."""
+    monkeypatch.setenv("OSS_DESK_EMU_RACES", "0")
     racy = _all_schedules("bug_lut_race", LUT_SOURCE.replace("{barrier}", ""))
     fixed = _all_schedules(
         "bug_lut_fixed",
@@ -76,22 +82,109 @@ def test_missing_barrier_reads_poisoned_threadgroup_memory() -> None:
     assert np.isnan(racy["forward"]).any() and np.isnan(racy["reverse"]).any()
 
 
-def test_missing_barrier_in_a_reduction_changes_the_result_with_the_schedule() -> None:
-    source = """
-        threadgroup float partial[64];
-        uint t = thread_index_in_threadgroup;
-        partial[t] = x[thread_position_in_grid.x];
-        threadgroup_barrier(mem_flags::mem_threadgroup);
-        for (uint stride = 32; stride > 0; stride /= 2) {
-            if (t < stride) partial[t] += partial[t + stride];
-            // a barrier belongs here
-        }
-        out[thread_position_in_grid.x] = partial[0];
-    """
-    results = _all_schedules("bug_reduction_race", source)
+@pytest.mark.parametrize("order", SCHEDULES)
+def test_missing_barrier_is_a_race_under_every_schedule(order: str) -> None:
+    kernel = metal_kernel(
+        name="bug_lut_race", input_names=["x"], output_names=["out"],
+        source=LUT_SOURCE.replace("{barrier}", ""), header=LUT_HEADER,
+    )  # fmt: skip
+    with pytest.raises(DataRaceError) as info:
+        kernel(
+            inputs=[np.arange(128, dtype=np.float32)], grid=(128, 1, 1), threadgroup=(64, 1, 1),
+            output_shapes=[(128,)], output_dtypes=[np.float32], schedule=order,
+        )  # fmt: skip
+    text = str(info.value)
+    # the read (line 7) meets either nothing written yet, or a write (line 4) of another simdgroup
+    assert "threadgroup memory `lut`" in text and "bug_lut_race/source:7" in text, text
+    assert "uninitialised" in text or "bug_lut_race/source:4" in text, text
+
+
+REDUCTION = """
+    threadgroup float partial[64];
+    uint t = thread_index_in_threadgroup;
+    partial[t] = x[thread_position_in_grid.x];
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    for (uint stride = 32; stride > 0; stride /= 2) {
+        if (t < stride) partial[t] += partial[t + stride];
+        {barrier}
+    }
+    out[thread_position_in_grid.x] = partial[0];
+"""
+
+
+def test_missing_barrier_in_a_reduction_changes_the_result_with_the_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OSS_DESK_EMU_RACES", "0")
+    results = _all_schedules("bug_reduction_race", REDUCTION.replace("{barrier}", ""))
     expected = np.repeat([np.arange(64).sum(), np.arange(64, 128).sum()], 64)
     wrong = [name for name, out in results.items() if not np.array_equal(out, expected)]
     assert "forward" in wrong, wrong
+
+
+def test_missing_barrier_in_a_reduction_is_a_race_naming_both_lanes() -> None:
+    with pytest.raises(DataRaceError) as info:
+        _all_schedules("bug_reduction_race", REDUCTION.replace("{barrier}", ""))
+    text = str(info.value)
+    assert "data race on threadgroup memory `partial`" in text, text
+    # both lanes' accesses are located: the `+=` (line 7) and the `+=` or the final read (line 10)
+    assert text.count("at bug_reduction_race/source:") == 2 and "source:7" in text, text
+    assert "simdgroup 0" in text and "simdgroup 1" in text, text
+    fixed = REDUCTION.replace("{barrier}", "threadgroup_barrier(mem_flags::mem_threadgroup);")
+    expected = np.repeat([np.arange(64).sum(), np.arange(64, 128).sum()], 64)
+    for out in _all_schedules("reduction_fixed", fixed).values():
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_lost_update_on_an_output_is_a_race() -> None:
+    """Two simdgroups doing `y += partial` on one output: reads and writes interleave on a GPU."""
+    source = """
+        uint t = thread_index_in_threadgroup;
+        out[t % 32] += x[thread_position_in_grid.x];
+    """
+    with pytest.raises(DataRaceError, match=r"output `out` at element \d+") as info:
+        _launch("bug_lost_update", source, n=64, init_value=0.0)
+    assert "bug_lost_update/source:3" in str(info.value)
+    atomic = """
+        uint t = thread_index_in_threadgroup;
+        atomic_fetch_add_explicit(&out[t % 32], x[thread_position_in_grid.x], memory_order_relaxed);
+    """
+    kernel = metal_kernel(
+        name="atomic_update", input_names=["x"], output_names=["out"], source=atomic,
+        atomic_outputs=True,
+    )  # fmt: skip
+    (out,) = kernel(
+        inputs=[np.arange(64, dtype=np.float32)], grid=(64, 1, 1), threadgroup=(64, 1, 1),
+        output_shapes=[(32,)], output_dtypes=[np.float32], init_value=0.0,
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(out), np.arange(32) * 2 + 32)
+
+
+def test_two_threadgroups_writing_one_output_race() -> None:
+    source = "out[thread_position_in_grid.x % 64] = x[thread_position_in_grid.x];"
+    with pytest.raises(DataRaceError, match="another threadgroup"):
+        _launch("bug_cross_group", source, n=128)
+
+
+def test_one_simdgroup_sharing_data_is_no_race() -> None:
+    """Lanes of one simdgroup run in lockstep: exchanging through memory needs no barrier."""
+    source = """
+        threadgroup float mem[32];
+        uint t = thread_index_in_threadgroup;
+        mem[t] = x[thread_position_in_grid.x];
+        simdgroup_barrier(mem_flags::mem_threadgroup);
+        out[thread_position_in_grid.x] = mem[31 - t];
+    """
+    kernel = metal_kernel(
+        name="one_simdgroup", input_names=["x"], output_names=["out"], source=source
+    )
+    (out,) = kernel(
+        inputs=[np.arange(64, dtype=np.float32)], grid=(64, 1, 1), threadgroup=(32, 1, 1),
+        output_shapes=[(64,)], output_dtypes=[np.float32],
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        np.asarray(out), np.r_[np.arange(32)[::-1], np.arange(64, 32, -1) - 1]
+    )
 
 
 def test_barrier_after_an_early_return_is_divergent() -> None:

@@ -249,7 +249,35 @@ def test_schedules_order_the_threads_of_a_threadgroup() -> None:
         shuffled = run()
     assert sorted(shuffled) == list(range(64)) and list(shuffled) != list(range(64))
     np.testing.assert_array_equal(run(schedule="random", seed=7), shuffled)
-    assert SCHEDULES == ("forward", "reverse", "random")
+    assert SCHEDULES == ("forward", "reverse", "random", "depth-first")
+
+
+def test_depth_first_runs_a_released_simdgroup_until_it_blocks() -> None:
+    """Thread 0's second ticket: after all 64 first tickets in lockstep schedules, after only its
+    own simdgroup's 32 in depth-first (simdgroup 0 runs on past the simd_sum)."""
+    kernel = metal_kernel(
+        name="test_depth_first",
+        input_names=[],
+        output_names=["second", "counter"],
+        atomic_outputs=True,
+        source="""
+            atomic_fetch_add_explicit(&counter[0], 1, memory_order_relaxed);
+            uint s = simd_sum(1u);
+            int k = atomic_fetch_add_explicit(&counter[0], int(s) - 31, memory_order_relaxed);
+            atomic_store_explicit(&second[thread_position_in_grid.x], k, memory_order_relaxed);
+            threadgroup_barrier(mem_flags::mem_threadgroup);
+        """,
+    )
+
+    def run(order: str) -> np.ndarray:
+        out = kernel(
+            inputs=[], grid=(64, 1, 1), threadgroup=(64, 1, 1), init_value=0, schedule=order,
+            output_shapes=[(64,), (1,)], output_dtypes=[np.int32, np.int32],
+        )  # fmt: skip
+        return np.asarray(out[0])
+
+    assert run("forward")[0] == 64
+    np.testing.assert_array_equal(run("depth-first"), np.r_[32:64, 96:128])
 
 
 def test_in_process_launches_for_debuggers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,3 +296,30 @@ def test_unavailable_without_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None
     assert not is_available()
     with pytest.raises(EmulatorUnavailable, match="OSS_DESK_EMU_CXX=/nonexistent/c"):
         metal_kernel(name="k", input_names=[], output_names=["out"], source="")
+
+
+def test_a_pipeline_limit_on_threads_per_threadgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A register-heavy pipeline may allow fewer than 1024 threads; the launch fails as in MLX."""
+    kernel = metal_kernel(
+        name="test_pipeline_limit", input_names=["a"], output_names=["out"],
+        source="out[thread_position_in_grid.x] = a[thread_position_in_grid.x];",
+    )  # fmt: skip
+    a = np.arange(512, dtype=np.float32)
+
+    def launch(tg: int, grid: int = 512) -> None:
+        kernel(
+            inputs=[np.resize(a, grid)], grid=(grid, 1, 1), threadgroup=(tg, 1, 1),
+            output_shapes=[(grid,)], output_dtypes=[np.float32],
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"\(2048\) is greater than the maximum .* \(1024\)"):
+        launch(2048, grid=4096)
+    kernel.max_total_threads_per_threadgroup = 256
+    launch(256)
+    launch(512, grid=200)  # clamped to the grid first: 200 threads
+    with pytest.raises(ValueError, match=r"\(512\) is greater than the maximum .* \(256\)"):
+        launch(512)
+    kernel.max_total_threads_per_threadgroup = 1024
+    monkeypatch.setenv("OSS_DESK_EMU_MAX_THREADS", "128")
+    with pytest.raises(ValueError, match=r"\(256\) is greater than the maximum .* \(128\)"):
+        launch(256)

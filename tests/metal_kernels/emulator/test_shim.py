@@ -153,3 +153,36 @@ def test_simdgroup_matrix_multiply_accumulate() -> None:
         output_shapes=[(8, 8)], output_dtypes=[np.float32],
     )  # fmt: skip
     np.testing.assert_allclose(d, a @ b.T + c, rtol=1e-5, atol=1e-5)
+
+
+def test_half_literals_and_fast_math_at_its_error_bound() -> None:
+    """`0.5h` compiles; fast:: results sit at Metal's fast-math bound, precise:: ones do not."""
+    kernel = metal_kernel(
+        name="shim_fast_math",
+        input_names=["x"],
+        output_names=["lit", "fast_exp", "precise_exp", "fast_sin"],
+        source="""
+            uint i = thread_position_in_grid.x;
+            lit[i] = float(0.5h * half(x[i]) + 2h);
+            fast_exp[i] = fast::exp(x[i]);
+            precise_exp[i] = precise::exp(x[i]);
+            fast_sin[i] = fast::sin(x[i]);
+        """,
+    )
+    x = np.linspace(-3, 3, 256).astype(np.float32)
+    lit, fexp, pexp, fsin = (
+        np.asarray(o)
+        for o in kernel(
+            inputs=[x], grid=(256, 1, 1), threadgroup=(64, 1, 1),
+            output_shapes=[(256,)] * 4, output_dtypes=[np.float32] * 4,
+        )
+    )  # fmt: skip
+    half_x = x.astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(lit, (np.float16(0.5) * half_x + 2).astype(np.float16), rtol=1e-3)
+    np.testing.assert_allclose(pexp, np.exp(x.astype(np.float64)), rtol=2e-7)
+    ulp = np.spacing(np.abs(pexp))
+    bound = (3 + np.floor(np.abs(2 * x))) * ulp * 2  # ILOGB-based ULP may be twice spacing's
+    off = np.abs(fexp.astype(np.float64) - pexp)
+    assert (off <= bound).all() and (off > 0).mean() > 0.9
+    assert np.abs(fsin - np.sin(x.astype(np.float64))).max() <= 2.0**-13 * 1.01
+    assert np.abs(fsin - np.sin(x.astype(np.float64))).max() >= 2.0**-13 * 0.9

@@ -35,3 +35,13 @@ def test_an_initialised_threadgroup_variable_fails_to_compile() -> None:
     rewritten = rewrite_threadgroup("threadgroup float total = 0.0f;\nx = 1;")
     assert rewritten.startswith("static_assert(sizeof(int) == 0,")
     assert rewritten.endswith("\nx = 1;")
+
+
+def test_half_literals_become_half_values_outside_comments() -> None:
+    from metal_kernels.emulator.translate import rewrite_half_literals
+
+    source = "half a = 1.5h + .25H * 2h; // 3h stays\nfloat b = x1h + 0x1h + 1e-2h + v.h;\n"
+    assert rewrite_half_literals(source) == (
+        "half a = half(float(1.5)) + half(float(.25)) * half(float(2)); // 3h stays\n"
+        "float b = x1h + 0x1h + half(float(1e-2)) + v.h;\n"
+    )
