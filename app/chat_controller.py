@@ -160,6 +160,7 @@ class ChatController(QObject):
         except HistoryError as e:
             messages.error(str(e), details=e.details or None)
             return
+        self.engine.forget_conversation(conversation_id)  # its saved prompt cache goes too
         if conversation_id == self.conversation_id:
             self.new_chat()
         self.refresh_sidebar()

@@ -132,13 +132,22 @@ SessionFactory = Callable[[Any, Any, Sequence[Message]], TurnSession]
 
 
 def load_engine(
-    path: str, profile: str, on_progress: Callable[[int, int], None]
+    path: str,
+    profile: str,
+    on_progress: Callable[[int, int], None],
+    *,
+    allow_oversized: bool = False,
 ) -> tuple[Any, HarmonyTokenizer, ModelInfo]:
-    """The real loader: memory plan, weights and tokenizer. Raises EngineError subclasses."""
+    """The real loader: memory plan, weights and tokenizer. Raises EngineError subclasses.
+
+    With the automatic profile a model that cannot fit is refused (loading it would swap the
+    Mac to a crawl) unless the user chose to load it anyway (`allow_oversized`)."""
     model_dir = Path(path).expanduser()
     chosen, fit, planned, fits = profile, "", 0, True
     if profile == "auto":
         verdict = recommend(ModelArgs.from_model_dir(model_dir), machine_budget())
+        if not allow_oversized:
+            verdict.require_fit()
         chosen, fit, planned = verdict.profile, verdict.message, verdict.max_context
         fits = verdict.fits
     model = load_model(model_dir, profile=chosen, on_progress=on_progress)

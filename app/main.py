@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -29,11 +31,13 @@ from app.history.store import default_folder
 from app.main_window import MainWindow
 from app.settings import Profile, SettingsStore
 from app.sidebar import BackgroundSearch
+from engine import default_prompt_cache_folder
 
 log = logging.getLogger("app")
 
 HISTORY_FILE = "history.sqlite3"
 SETTINGS_FILE = "settings.ini"
+PROMPT_CACHE_DIR = "prompts"  # each chat's KV cache, under --data-dir (else the user's cache)
 INSTRUCTIONS = "prompts/developer.md"
 # How long a launch waits for an OSS Desk that is still quitting to let go of the history: longer
 # than that one's engine thread may take to stop (engine_client.SHUTDOWN_WAIT_MS, 10 s).
@@ -90,13 +94,20 @@ def build(
         instructions: str | None = resources.read_text(INSTRUCTIONS)
     except FileNotFoundError:
         instructions = None
+    if loader is load_engine:
+        loader = _loader_honouring_overrides(settings)
     worker = EngineWorker(
         history_path=store.path,
         loader=loader,
         session_factory=session_factory,
         instructions=instructions,
+        prompt_cache_dir=data_dir / PROMPT_CACHE_DIR if data_dir else default_prompt_cache_folder(),
+        prompt_cache_bytes=_gigabytes(settings.settings.prompt_cache_gb),
     )
     engine = EngineClient(worker)
+    settings.changed.connect(
+        lambda new: engine.set_prompt_cache_limit(_gigabytes(new.prompt_cache_gb))
+    )
     window = MainWindow(
         settings=settings, store=store, engine=engine, profile_override=args.profile
     )
@@ -115,6 +126,22 @@ def build(
     if isinstance(app, Application):
         app.deliver_files_to(window.open_files)
     return window
+
+
+def _gigabytes(gb: float) -> int:
+    return int(gb * 1e9)
+
+
+def _loader_honouring_overrides(settings: SettingsStore) -> Loader:
+    """load_engine, loading a model that does not fit when the user chose that folder anyway."""
+
+    def load(path: str, profile: str, progress: Callable[[int, int], None]) -> Any:
+        # Runs on the engine thread: reading the frozen Settings the store holds is safe there.
+        chosen = settings.settings.oversized_model_dir
+        anyway = bool(chosen) and os.path.realpath(chosen) == os.path.realpath(path)
+        return load_engine(path, profile, progress, allow_oversized=anyway)
+
+    return load
 
 
 def start(window: MainWindow, args: argparse.Namespace) -> None:

@@ -144,7 +144,11 @@ class MainWindow(QMainWindow):
                 self.settings.update(model_dir=folder)
             return
         dialog = ModelSetupDialog(self)
-        dialog.model_chosen.connect(lambda folder: self.settings.update(model_dir=folder))
+        dialog.model_chosen.connect(
+            lambda folder: self.settings.update(
+                model_dir=folder, oversized_model_dir=folder if dialog.fit_overridden else ""
+            )
+        )
         dialog.open()
 
     # -- files ---------------------------------------------------------------------------
@@ -242,7 +246,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def show_settings(self) -> None:
         if self._settings_dialog is None:
-            self._settings_dialog = SettingsDialog(self.settings, self)
+            self._settings_dialog = SettingsDialog(self.settings, self, engine=self.engine)
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()

@@ -17,7 +17,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.engine_client import EngineClient
-from app.engine_worker import EngineWorker, ModelInfo, TurnRequest, TurnSession
+from app.engine_worker import EngineWorker, ModelInfo, TurnRequest, TurnSession, load_engine
 from app.history import HistoryStore
 from app.turn_stream import TurnResult, TurnUpdate
 from engine import (
@@ -26,7 +26,10 @@ from engine import (
     ChatSession,
     ContextOverflowError,
     HarmonyTokenizer,
+    MachineBudget,
     Message,
+    ModelArgs,
+    ModelLoadError,
     PrefillProgress,
     ReasoningCut,
     ReasoningEffort,
@@ -34,6 +37,7 @@ from engine import (
     ToolCallRequested,
     TurnFinished,
     TurnStats,
+    recommend,
 )
 from engine.chat import cache_file
 from engine.testing.scripted import ScriptedSampler, reply_ids
@@ -416,3 +420,36 @@ def test_a_failed_save_is_shown_once_and_the_turns_complete(
     assert problems[0].text.startswith("The prompt cache could not be saved in")
     assert client.shutdown()
     store.close()
+
+
+def test_a_model_that_cannot_fit_is_refused_unless_chosen_anyway(
+    monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
+    import app.engine_worker as worker_module
+
+    tiny_mac = MachineBudget(2 * 10**6, 2 * 10**6, None, reserve=0)  # far less than the model
+    monkeypatch.setattr(worker_module, "machine_budget", lambda: tiny_mac)
+    with pytest.raises(ModelLoadError) as refused:
+        load_engine(str(model_dir), "auto", lambda done, total: None)
+    assert str(refused.value) == recommend(ModelArgs.from_model_dir(model_dir), tiny_mac).message
+    _, _, info = load_engine(str(model_dir), "auto", lambda d, t: None, allow_oversized=True)
+    assert not info.fits and info.fit_message == str(refused.value)
+
+
+def test_the_app_loads_an_oversized_model_only_from_the_folder_chosen_anyway(
+    monkeypatch: pytest.MonkeyPatch, model_dir: Path, tmp_path: Path
+) -> None:
+    import app.engine_worker as worker_module
+    from app.main import _loader_honouring_overrides
+    from app.settings import SettingsStore
+
+    monkeypatch.setattr(
+        worker_module, "machine_budget", lambda: MachineBudget(2 * 10**6, 2 * 10**6, None, 0)
+    )
+    settings = SettingsStore.in_file(tmp_path / "settings.ini")
+    load = _loader_honouring_overrides(settings)
+    with pytest.raises(ModelLoadError):
+        load(str(model_dir), "auto", lambda d, t: None)
+    settings.update(oversized_model_dir=str(model_dir / ".." / model_dir.name))  # same folder
+    _, _, info = load(str(model_dir), "auto", lambda d, t: None)
+    assert not info.fits
