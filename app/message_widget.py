@@ -161,7 +161,8 @@ class AssistantMessageWidget(QFrame):
         if update.prefill is not None:
             done, total = update.prefill
             if done < total:
-                self.set_status(f"Reading the conversation… {100 * done // max(total, 1)}%")
+                status = f"Reading the conversation… {100 * done // max(total, 1)}%"
+                self.set_status(status + _time_left(update.prefill_eta_s))
             elif not self.answer.markdown and not self._queued:
                 self.set_status("Thinking…")  # the last chunk is read: decoding has begun
         analysis = _unseen(update.analysis, update.analysis_start, self._analysis_len)
@@ -270,3 +271,12 @@ class AssistantMessageWidget(QFrame):
 
     def _show_thinking(self) -> None:
         self.thinking.setVisible(self._reasoning_visible and not self.thinking.is_empty())
+
+
+def _time_left(seconds: float | None) -> str:
+    """ " · about 40 s left" for a prompt that takes a while; nothing for a short one."""
+    if seconds is None or seconds < 3:
+        return ""
+    if seconds < 90:
+        return f" · about {round(seconds / 5) * 5 or 5} s left"
+    return f" · about {round(seconds / 60)} min left"

@@ -49,6 +49,7 @@ class TurnUpdate:
     # from the store (which may already hold this update) skips what it has.
     analysis_start: int = 0
     answer_start: int = 0
+    prefill_eta_s: float | None = None  # seconds left to read the prompt, at the rate so far
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class AnswerStream:
         self._unsaved_analysis = self._unsaved_answer = ""  # shown, write failed: retry
         self._tools: list[ToolCallRequested] = []
         self._prefill: tuple[int, int] | None = None
+        self._prefill_eta: float | None = None
         self._new_cut: ReasoningCut | None = None
         self._warned = False
         self.cut: ReasoningCut | None = None
@@ -105,6 +107,7 @@ class AnswerStream:
                     self._pending_analysis += event.text
             elif isinstance(event, PrefillProgress):
                 self._prefill = (event.done, event.total)
+                self._prefill_eta = event.eta_s
                 # The last chunk goes out at once: no text may follow for a while (or at all,
                 # if the model only reasons), and the view must stop saying "Reading…".
                 force = event.done >= event.total
@@ -154,6 +157,7 @@ class AnswerStream:
             self._prefill,
             len(self._analysis),
             len(self._answer),
+            self._prefill_eta if self._prefill else None,
         )
         self._analysis += self._pending_analysis
         self._answer += self._pending_answer

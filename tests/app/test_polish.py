@@ -115,6 +115,31 @@ def test_reading_status_ends_with_the_last_prefill_chunk(qtbot: QtBot) -> None:
     assert widget.status_label.text() == ""
 
 
+def test_a_long_prompt_says_how_long_it_has_left(qtbot: QtBot) -> None:
+    widget = AssistantMessageWidget(1, "medium")
+    qtbot.addWidget(widget)
+    widget.begin()
+    widget.apply(TurnUpdate(1, 1, prefill=(512, 4096), prefill_eta_s=41.7))
+    assert widget.status_label.text() == "Reading the conversation… 12% · about 40 s left"
+    widget.apply(TurnUpdate(1, 1, prefill=(1024, 4096), prefill_eta_s=200.0))
+    assert widget.status_label.text() == "Reading the conversation… 25% · about 3 min left"
+    widget.apply(TurnUpdate(1, 1, prefill=(4000, 4096), prefill_eta_s=1.0))
+    assert widget.status_label.text() == "Reading the conversation… 97%"  # nearly done: no ETA
+
+
+def test_the_stream_passes_the_engines_estimate_on() -> None:
+    shown: list[TurnUpdate] = []
+    request = TurnRequest(1, 1, 0, "send", "hi", (), "medium")
+    stream = AnswerStream(request, None, shown.append, lambda _e: None, interval_s=0.0)
+
+    def events() -> Iterator[ChatEvent]:
+        yield PrefillProgress(64, 640, elapsed_s=2.0)
+        yield TurnFinished("stop", TurnStats(10, 0, 10, 0, 0, 0, 0, 0.1, 100.0, 0.0, 0.1))
+
+    stream.consume(events())
+    assert shown[0].prefill == (64, 640) and shown[0].prefill_eta_s == 18.0
+
+
 # -- 6: search hits --------------------------------------------------------------------------
 
 
