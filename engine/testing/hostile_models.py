@@ -31,6 +31,7 @@ from engine.download import RetryPolicy, download, plan_download
 from engine.errors import DownloadError, ModelLoadError
 from engine.testing.fake_hub import FakeHub, write_tiny_repo
 from engine.testing.synthetic import tiny_config, write_checkpoint
+from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
 from engine.weights import scan_checkpoint
 
 INDEX = "model.safetensors.index.json"
@@ -71,8 +72,11 @@ class Row(NamedTuple):
 
 
 def write_base(folder: Path) -> Path:
-    """The valid tiny checkpoint every folder case starts from: two shards and an index."""
-    return write_checkpoint(folder, tiny_config(), num_shards=2)
+    """The valid tiny checkpoint every folder case starts from: two shards, an index and a
+    tokenizer (the setup check wants one)."""
+    write_checkpoint(folder, tiny_config(), num_shards=2)
+    write_synthetic_tokenizer(folder)
+    return folder
 
 
 def _config(edit: Callable[[dict[str, Any]], Any]) -> Callable[[Path], None]:
