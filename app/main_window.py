@@ -5,15 +5,17 @@ the Settings and About windows, the appearance, and the window's saved state.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtCore import QByteArray, QStandardPaths, Qt, Slot
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QFont,
     QGuiApplication,
     QResizeEvent,
 )
@@ -39,8 +41,8 @@ from app.chat_view import READING_WIDTH, ChatView
 from app.composer import Composer, local_files
 from app.engine_client import EngineClient
 from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
-from app.menus import SHORTCUTS_TEXT, build_menus
-from app.settings import Settings, SettingsStore
+from app.menus import ShortcutsDialog, build_dock_menu, build_menus, shortcut_rows
+from app.settings import FONT_SCALE, Settings, SettingsStore, with_recent
 from app.settings_dialog import SettingsDialog
 from app.sidebar import Sidebar
 from engine import DOCUMENT_SUFFIXES
@@ -51,6 +53,22 @@ ExportFormat = Literal["markdown", "json"]
 DEFAULT_SIZE = (1100, 760)
 # Below this the composer's toolbar and a few lines of conversation no longer fit.
 MINIMUM_SIZE = (700, 440)
+APP_NAME = "OSS Desk"
+# Characters Finder or other systems refuse in a file name, and control characters.
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def export_file_name(title: str, suffix: str = ".md") -> str:
+    """A chat title as a file name: unsafe characters dropped, no leading dot, not too long."""
+    name = " ".join(_UNSAFE_IN_NAME.sub(" ", title).split()).lstrip(".").strip()
+    return (name[:100].rstrip() or "Chat") + suffix
+
+
+def documents_folder() -> Path:
+    """~/Documents, or the home folder where there is none (a save dialog given a missing
+    folder opens in the current one, which is wherever the app was started)."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(folder) if folder and Path(folder).is_dir() else Path.home()
 
 
 class MainWindow(QMainWindow):
@@ -64,7 +82,7 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("OSS Desk")
+        self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
         self.settings, self.store, self.engine = settings, store, engine
@@ -106,7 +124,12 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.menu_actions = build_menus(self)
+        self.dock_menu = build_dock_menu(self.menu_actions, self)
+        self._base_font = QFont(self.view.font())
         self._connect_actions()
+        self.attachments.changed.connect(self._remember_documents)
+        self.controller.conversation_changed.connect(self._update_title)
+        self.sidebar.conversations_shown.connect(self._update_title)
         self.sidebar.delete_requested.connect(self.confirm_delete)
         self.controller.setup_requested.connect(self.choose_model)
         self.composer.attach_requested.connect(self.choose_attachments)
@@ -232,8 +255,9 @@ class MainWindow(QMainWindow):
         if self.controller.conversation_id is None:
             messages.info("There is no chat to export yet.")
             return
+        suggested = documents_folder() / export_file_name(self._chat_title() or "Chat")
         path, chosen = QFileDialog.getSaveFileName(
-            self, "Export Chat", "chat.md", "Markdown (*.md);;JSON, lossless (*.json)"
+            self, "Export Chat", str(suggested), "Markdown (*.md);;JSON, lossless (*.json)"
         )
         if path:
             fmt: ExportFormat = (
@@ -250,6 +274,12 @@ class MainWindow(QMainWindow):
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(shortcut_rows(self.menu_actions), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     @Slot()
     def show_about(self) -> None:
@@ -302,7 +332,49 @@ class MainWindow(QMainWindow):
         a.zoom.triggered.connect(
             lambda: self.showNormal() if self.isMaximized() else self.showMaximized()
         )
-        a.shortcuts_help.triggered.connect(lambda: messages.info(SHORTCUTS_TEXT))
+        a.shortcuts_help.triggered.connect(self.show_shortcuts)
+        a.open_recent.aboutToShow.connect(self._fill_open_recent)
+        self._fill_open_recent()  # so a Mac menu bar knows whether the item is enabled
+
+    def _chat_title(self) -> str:
+        chat = self.controller.conversation_id
+        if chat is None:
+            return ""
+        title = self.sidebar.title_of(chat)
+        if title is None:  # not listed while the sidebar shows search hits
+            try:
+                title = self.store.get_conversation(chat)[0].title
+            except (HistoryError, KeyError):
+                title = ""
+        return title
+
+    @Slot()
+    def _update_title(self) -> None:
+        title = self._chat_title()
+        self.setWindowTitle(f"{title} — {APP_NAME}" if title else APP_NAME)
+
+    @Slot()
+    def _remember_documents(self) -> None:
+        """Documents that were read (not the ones that failed) go to File › Open Recent."""
+        recent = self.settings.settings.recent_documents
+        for item in self.attachments.items():
+            if item.state != "reading":
+                recent = with_recent(recent, str(item.path))
+        self.settings.update(recent_documents=recent)
+
+    @Slot()
+    def _fill_open_recent(self) -> None:
+        menu = self.menu_actions.open_recent
+        menu.clear()
+        present = [p for p in self.settings.settings.recent_documents if Path(p).is_file()]
+        for path in present:
+            action = menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.attachments.add_paths([p]))
+        if present:
+            menu.addSeparator()
+            menu.addAction("Clear Menu", lambda: self.settings.update(recent_documents=()))
+        menu.setEnabled(bool(present))
 
     def _edit(self, command: str) -> None:
         widget = QApplication.focusWidget()
@@ -333,6 +405,8 @@ class MainWindow(QMainWindow):
     def _settings_changed(self, new: Settings) -> None:
         old, self._applied = self._applied, new
         self._apply_view_settings(new)
+        if new.recent_documents != old.recent_documents:
+            self._fill_open_recent()  # its enabled state must be right before it is opened
         if new.theme != old.theme:
             self._scheme_changed()
         if new.model_dir != old.model_dir and new.model_dir:
@@ -341,6 +415,11 @@ class MainWindow(QMainWindow):
             self.load_model(self._model_path)
 
     def _apply_view_settings(self, settings: Settings) -> None:
+        # A style sheet, not setFont: under the app's style sheet a parent's font does not
+        # reach widgets that were already polished. Default leaves the system size alone.
+        scale = FONT_SCALE[settings.font_size]
+        size = f"* {{ font-size: {self._base_font.pointSizeF() * scale:.1f}pt; }}"
+        self.view.setStyleSheet(size if scale != 1.0 else "")
         self.view.set_reasoning_visible(settings.show_reasoning)
         self.sidebar.setVisible(settings.show_sidebar)
         for action, on in (

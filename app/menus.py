@@ -8,10 +8,22 @@ text heuristic would move any item whose title merely starts with "About" or "Se
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QMainWindow,
+    QMenu,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import resources
 
@@ -22,6 +34,7 @@ EFFORT_SHORTCUTS = {"low": "Ctrl+Alt+1", "medium": "Ctrl+Alt+2", "high": "Ctrl+A
 class Actions:
     new_chat: QAction
     attach: QAction
+    open_recent: QMenu
     choose_model: QAction
     export: QAction
     settings: QAction
@@ -76,6 +89,8 @@ def build_menus(window: QMainWindow) -> Actions:
     file = bar.addMenu("&File")
     new_chat = _action(file, "New Chat", key.New, icon="new-chat")
     attach = _action(file, "Attach Documents…", key.Open, icon="attach")
+    open_recent = file.addMenu("Open Recent")  # filled by the window as it is opened
+    open_recent.menuAction().setMenuRole(QAction.MenuRole.NoRole)
     choose_model = _action(file, "Choose Model…")
     file.addSeparator()
     export = _action(file, "Export Chat…", "Ctrl+Shift+E")
@@ -124,6 +139,7 @@ def build_menus(window: QMainWindow) -> Actions:
     return Actions(
         new_chat=new_chat,
         attach=attach,
+        open_recent=open_recent,
         choose_model=choose_model,
         export=export,
         settings=settings,
@@ -149,9 +165,75 @@ def build_menus(window: QMainWindow) -> Actions:
     )
 
 
-SHORTCUTS_TEXT = (
-    "Return sends, Shift+Return starts a new line · Ctrl+. or Esc stops · Ctrl+R regenerates · "
-    "Up in an empty field edits the last message · Ctrl+Alt+1/2/3 sets the reasoning effort · "
-    "Ctrl+N new chat · Ctrl+O attach · Ctrl+Shift+F search chats · Ctrl+Shift+E export · "
-    "Ctrl+, settings (on a Mac, Ctrl is ⌘)."
+# Keys that belong to the message box, not to a menu item.
+COMPOSER_SHORTCUTS = (
+    ("Send the message", "Return"),
+    ("New line in the message", "Shift+Return"),
+    ("Edit the last message (in an empty box)", "Up"),
 )
+
+
+def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:
+    """(what, keys) for every menu item with a shortcut, then the message box's keys, in the
+    platform's notation (⌘N on a Mac, Ctrl+N elsewhere)."""
+    native = QKeySequence.SequenceFormat.NativeText
+    rows = []
+    for value in vars(actions).values():
+        if isinstance(value, QAction) and value.shortcuts():
+            keys = ", ".join(k.toString(native) for k in value.shortcuts())
+            rows.append((value.text().rstrip("…"), keys))
+    for effort in actions.effort.values():
+        rows.append((f"Reasoning effort: {effort.text()}", effort.shortcut().toString(native)))
+    rows += [(what, QKeySequence(keys).toString(native)) for what, keys in COMPOSER_SHORTCUTS]
+    return rows
+
+
+class ShortcutsDialog(QDialog):
+    """Help › Keyboard Shortcuts: a sheet on a Mac (window-modal), a small window elsewhere."""
+
+    def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard Shortcuts")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.table = QTableWidget(len(rows), 2)
+        self.table.setAccessibleName("Keyboard shortcuts")
+        self.table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a list to read, not to edit
+        for row, (what, keys) in enumerate(rows):
+            self.table.setItem(row, 0, QTableWidgetItem(what))
+            self.table.setItem(row, 1, QTableWidgetItem(keys))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.table.resizeRowsToContents()
+        rows_height = sum(self.table.rowHeight(r) for r in range(len(rows)))
+        # every row visible without scrolling, up to a height that fits a 13-inch screen
+        self.resize(480, min(760, rows_height + self.table.horizontalHeader().height() + 70))
+
+    def rows(self) -> list[tuple[str, str]]:
+        cells = [
+            (self.table.item(r, 0), self.table.item(r, 1)) for r in range(self.table.rowCount())
+        ]
+        return [(what.text(), keys.text()) for what, keys in cells if what and keys]
+
+
+def build_dock_menu(actions: Actions, parent: QWidget) -> QMenu | None:
+    """The Dock icon's menu (New Chat, Attach Documents) on macOS; None elsewhere, where Qt has
+    no Dock to give it to."""
+    if sys.platform != "darwin":
+        return None
+    menu = QMenu(parent)
+    menu.addAction(actions.new_chat)
+    menu.addAction(actions.attach)
+    menu.setAsDockMenu()
+    return menu

@@ -8,6 +8,7 @@ A stored value that cannot be read falls back to its default instead of failing 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
@@ -27,6 +28,18 @@ class Theme(StrEnum):
     SYSTEM = "system"
     LIGHT = "light"
     DARK = "dark"
+
+
+class FontSize(StrEnum):
+    """The conversation's text size; the scale is applied to the system font's size."""
+
+    SMALL = "small"
+    DEFAULT = "default"
+    LARGE = "large"
+
+
+FONT_SCALE = {FontSize.SMALL: 0.9, FontSize.DEFAULT: 1.0, FontSize.LARGE: 1.2}
+MAX_RECENT_DOCUMENTS = 10
 
 
 class Profile(StrEnum):
@@ -49,6 +62,9 @@ class Settings:
     collapse_reasoning_when_done: bool = True
     include_reasoning_in_exports: bool = True
     show_sidebar: bool = True
+    font_size: FontSize = FontSize.DEFAULT
+    # File › Open Recent, newest first, at most MAX_RECENT_DOCUMENTS.
+    recent_documents: tuple[str, ...] = ()
     prompt_cache_gb: float = 5.0  # each chat's KV cache on disk, least recently used evicted
     # The model folder the user chose to load although the planner says it does not fit.
     oversized_model_dir: str = ""
@@ -71,7 +87,22 @@ def _coerce(kind: Any, value: Any) -> Any:
         return text in ("true", "1")
     if kind is float:
         return float(value)
+    if kind is tuple:
+        # Kept as a JSON list: an INI file gives a one-element QSettings list back as a string.
+        items = json.loads(str(value))
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"not a list of strings: {value!r}")
+        return tuple(items[:MAX_RECENT_DOCUMENTS])
     return str(value)
+
+
+def _stored(value: Any) -> Any:
+    """A field's value as written to QSettings: enums by value, tuples as a JSON list."""
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return value
 
 
 _TYPES: dict[str, Any] = {
@@ -84,6 +115,8 @@ _TYPES: dict[str, Any] = {
     "collapse_reasoning_when_done": bool,
     "include_reasoning_in_exports": bool,
     "show_sidebar": bool,
+    "font_size": FontSize,
+    "recent_documents": tuple,
     "prompt_cache_gb": float,
     "oversized_model_dir": str,
     "window_geometry": str,
@@ -122,7 +155,7 @@ class SettingsStore(QObject):
         self._settings = new
         for name in changes:
             value = getattr(new, name)
-            self._qs.setValue(name, value.value if isinstance(value, StrEnum) else value)
+            self._qs.setValue(name, _stored(value))
         self._qs.setValue("version", SETTINGS_VERSION)
         self._qs.sync()
         self.changed.emit(new)
@@ -136,7 +169,7 @@ class SettingsStore(QObject):
                 continue
             try:
                 values[field.name] = _coerce(_TYPES[field.name], raw)
-            except ValueError:
+            except ValueError:  # json.JSONDecodeError is one
                 log.warning("ignoring unreadable setting %s=%r", field.name, raw)
         settings = Settings(**values)
         if settings.temperature < 0 or settings.temperature > 2:
@@ -144,3 +177,8 @@ class SettingsStore(QObject):
         if not 0 <= settings.prompt_cache_gb <= MAX_PROMPT_CACHE_GB:
             settings = replace(settings, prompt_cache_gb=Settings.prompt_cache_gb)
         return settings
+
+
+def with_recent(recent: tuple[str, ...], path: str) -> tuple[str, ...]:
+    """`recent` with `path` first, once, cut to MAX_RECENT_DOCUMENTS (File › Open Recent)."""
+    return (path, *(p for p in recent if p != path))[:MAX_RECENT_DOCUMENTS]

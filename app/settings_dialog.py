@@ -19,7 +19,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine_client import EngineClient
-from app.settings import MAX_PROMPT_CACHE_GB, Profile, Settings, SettingsStore, Theme
+from app.settings import (
+    MAX_PROMPT_CACHE_GB,
+    FontSize,
+    Profile,
+    Settings,
+    SettingsStore,
+    Theme,
+)
 from engine import ReasoningEffort, prompt_cache_folder_bytes
 
 PROFILE_TITLES = {
@@ -29,6 +36,7 @@ PROFILE_TITLES = {
     Profile.COMPACT: "Compact",
 }
 THEME_TITLES = {Theme.SYSTEM: "Follow the system", Theme.LIGHT: "Light", Theme.DARK: "Dark"}
+FONT_SIZE_TITLES = {FontSize.SMALL: "Small", FontSize.DEFAULT: "Default", FontSize.LARGE: "Large"}
 
 
 def _named(widget: QWidget, name: str, description: str = "") -> QWidget:
@@ -80,6 +88,10 @@ class SettingsDialog(QDialog):
         for theme, title in THEME_TITLES.items():
             self.theme.addItem(title, theme.value)
         _named(self.theme, "Appearance")
+        self.font_size = QComboBox()
+        for size, title in FONT_SIZE_TITLES.items():
+            self.font_size.addItem(title, size.value)
+        _named(self.font_size, "Text size", "The size of the conversation's text.")
         self.model_dir = QLineEdit()
         self.model_dir.setReadOnly(True)
         _named(self.model_dir, "Model folder")
@@ -123,6 +135,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.collapse)
         form.addRow("", self.export_reasoning)
         form.addRow("Appearance:", self.theme)
+        form.addRow("Text size:", self.font_size)
         form.addRow("Model folder:", model_row)
         form.addRow("Memory profile:", self.profile)
         form.addRow("Cached prompts:", cache_row)
@@ -146,6 +159,9 @@ class SettingsDialog(QDialog):
         self.theme.currentIndexChanged.connect(
             lambda: store.update(theme=Theme(self.theme.currentData()))
         )
+        self.font_size.currentIndexChanged.connect(
+            lambda: store.update(font_size=FontSize(self.font_size.currentData()))
+        )
         self.profile.currentIndexChanged.connect(
             lambda: store.update(profile=Profile(self.profile.currentData()))
         )
@@ -165,6 +181,7 @@ class SettingsDialog(QDialog):
             self.collapse,
             self.export_reasoning,
             self.theme,
+            self.font_size,
             self.profile,
             self.prompt_cache_gb,
         ]
@@ -177,6 +194,7 @@ class SettingsDialog(QDialog):
             self.collapse.setChecked(settings.collapse_reasoning_when_done)
             self.export_reasoning.setChecked(settings.include_reasoning_in_exports)
             self.theme.setCurrentIndex(self.theme.findData(settings.theme.value))
+            self.font_size.setCurrentIndex(self.font_size.findData(settings.font_size.value))
             self.profile.setCurrentIndex(self.profile.findData(settings.profile.value))
             self.model_dir.setText(settings.model_dir)
             self.prompt_cache_gb.setValue(settings.prompt_cache_gb)

@@ -1,5 +1,6 @@
-"""The list of conversations, with New Chat, rename (double-click or F2), delete, and search over
-titles, answers and reasoning with the matching words highlighted.
+"""The list of conversations under date headings (Today, Yesterday, Previous 7 Days, by month),
+with New Chat, rename (double-click or F2), delete, and search over titles, answers and reasoning
+with the matching words highlighted.
 
 The sidebar is a view: it emits what the user asked for and the chat controller does it. The
 one exception is search, which runs on a thread of its own (BackgroundSearch) when the window
@@ -11,9 +12,21 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QFont, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -22,6 +35,8 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,6 +47,8 @@ from app.history import MATCH_END, MATCH_START, ConversationSummary, HistoryErro
 from app.history.searcher import Searcher, SearchResult
 
 SEARCH_DELAY_MS = 150
+# The date heading ("Today", "Yesterday", …) drawn above the first chat of its group.
+HEADING_ROLE = Qt.ItemDataRole.UserRole + 2
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -55,6 +72,76 @@ def highlighted(snippet: str) -> str:
     """A search snippet as HTML: Markdown marks dropped, escaped, then the match markers <b>."""
     text = html.escape(plain_snippet(snippet))
     return text.replace(MATCH_START, "<b>").replace(MATCH_END, "</b>")
+
+
+def date_group(when: datetime, today: date) -> str:
+    """The sidebar heading a chat last changed at `when` goes under, as Mac chat apps group them:
+    Today, Yesterday, Previous 7 Days, then one heading per month ("November 2026")."""
+    day = when.date()
+    if day >= today:  # a clock set back still files the chat under Today
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if day > today - timedelta(days=7):
+        return "Previous 7 Days"
+    return f"{when:%B %Y}"
+
+
+def date_text(when: datetime, today: date) -> str:
+    """The date shown on a chat's row: the time today, the weekday this week, else the date."""
+    if when.date() >= today:
+        return f"{when:%H:%M}"
+    if when.date() > today - timedelta(days=7):
+        return f"{when:%A}"
+    return f"{when.day} {when:%b %Y}"
+
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class HeadingDelegate(QStyledItemDelegate):
+    """Draws a row's date heading above it, in the row's own space: the heading is not an item,
+    so it cannot be selected, renamed or counted as a chat, and keyboard moves skip it."""
+
+    def _heading_height(self, index: AnyIndex) -> int:
+        return 0 if not index.data(HEADING_ROLE) else self._font(index).pointSize() * 2 + 10
+
+    def _font(self, index: AnyIndex) -> QFont:
+        parent = self.parent()
+        font = QFont(parent.font()) if isinstance(parent, QWidget) else QFont()
+        font.setBold(True)
+        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.85))
+        return font
+
+    def _below_heading(self, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        option.rect = option.rect.adjusted(0, self._heading_height(index), 0, 0)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width(), size.height() + self._heading_height(index))
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        heading = index.data(HEADING_ROLE)
+        if heading:
+            area = option.rect.adjusted(8, 6, -8, 0)
+            area.setHeight(self._heading_height(index) - 6)
+            painter.save()
+            painter.setFont(self._font(index))
+            painter.setPen(option.palette.placeholderText().color())
+            painter.drawText(
+                area, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, heading
+            )
+            painter.restore()
+        below = QStyleOptionViewItem(option)
+        self._below_heading(below, index)
+        super().paint(painter, below, index)
+
+    def updateEditorGeometry(
+        self, editor: QWidget, option: QStyleOptionViewItem, index: AnyIndex
+    ) -> None:
+        below = QStyleOptionViewItem(option)
+        self._below_heading(below, index)
+        super().updateEditorGeometry(editor, below, index)
 
 
 class BackgroundSearch(QObject):
@@ -91,6 +178,7 @@ class Sidebar(QWidget):
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
     search_changed = Signal(str)
+    conversations_shown = Signal()  # the list was filled again: titles may have changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +206,7 @@ class Sidebar(QWidget):
             QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.DoubleClicked
         )
+        self.list.setItemDelegate(HeadingDelegate(self.list))
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.itemActivated.connect(self._activated)
@@ -140,6 +229,7 @@ class Sidebar(QWidget):
         self._background: BackgroundSearch | None = None
         self._generation = 0  # of the search whose result may be shown
         self._last_error = ""
+        self._titles: dict[int, str] = {}
 
     # -- filling -----------------------------------------------------------------------------
 
@@ -159,20 +249,42 @@ class Sidebar(QWidget):
         self._generation = self._background.submit(self.search.text().strip())
         return True
 
-    def set_conversations(self, conversations: Sequence[ConversationSummary]) -> None:
+    def title_of(self, conversation_id: int) -> str | None:
+        """The title the list last showed for a chat (None if it was not in the list)."""
+        return self._titles.get(conversation_id)
+
+    def set_conversations(
+        self, conversations: Sequence[ConversationSummary], *, today: date | None = None
+    ) -> None:
+        """Fill the list, newest first, under date headings (see date_group)."""
+        today = today or date.today()
         self._filling = True
         self._set_showing_hits(False)
+        self._titles = {s.id: s.title for s in conversations}
         try:
             self.list.clear()
-            for summary in conversations:
+            heading = None
+            for summary in sorted(conversations, key=lambda s: -s.updated_at):
+                when = datetime.fromtimestamp(summary.updated_at)
                 item = QListWidgetItem(summary.title)
+                if date_group(when, today) != heading:
+                    heading = date_group(when, today)
+                    item.setData(HEADING_ROLE, heading)
                 item.setData(ID_ROLE, summary.id)
-                item.setToolTip(summary.preview or summary.title)
+                shown = date_text(when, today)
+                item.setToolTip(f"{summary.preview or summary.title}\n{shown}")
+                item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, f"Last changed {shown}")
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.list.addItem(item)
         finally:
             self._filling = False
         self.mark_current(self._current)
+        self.conversations_shown.emit()
+
+    def headings(self) -> list[str]:
+        """The date headings shown, top to bottom."""
+        items = (self.list.item(r) for r in range(self.list.count()))
+        return [str(i.data(HEADING_ROLE)) for i in items if i.data(HEADING_ROLE)]
 
     def _set_showing_hits(self, on: bool) -> None:
         """Hits are drawn by labels that need the item's whole rectangle: the stylesheet drops

@@ -50,7 +50,7 @@ def chatted(qtbot: QtBot, make_window: MakeWindow, tok: HarmonyTokenizer) -> Mai
 
 def test_the_window_opens_and_answers_without_qt_warnings(chatted: MainWindow) -> None:
     # qt_log_level_fail = WARNING (pyproject) fails the test on any warning Qt logs.
-    assert chatted.isVisible() and chatted.windowTitle() == "OSS Desk"
+    assert chatted.isVisible() and chatted.windowTitle() == "Show me formatting — OSS Desk"
     assert last_answer(chatted).answer.code_blocks()
 
 
