@@ -37,6 +37,7 @@ from engine import (
 log = logging.getLogger(__name__)
 
 State = Literal["reading", "counting", "ready"]
+SEARCHED_SUFFIX = " · will be searched"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Attachment:
     state: State = "reading"
     doc: ExtractedDocument | None = None
     tokens: int | None = None  # of the whole <document> block; -1 when it could not be counted
+    searchable: bool = False  # too long to read whole: the model will search it instead
 
     @property
     def label(self) -> str:
@@ -54,6 +56,8 @@ class Attachment:
         pages = self.doc.pages if self.doc else None
         if self.state == "counting":
             return describe_attachment(self.path.name, pages, None) + " · counting…"
+        if self.searchable:
+            return describe_attachment(self.path.name, pages, None) + SEARCHED_SUFFIX
         return describe_attachment(self.path.name, pages, self.tokens)
 
 
@@ -146,6 +150,17 @@ class AttachmentList(QObject):
 
     def documents(self) -> list[ExtractedDocument]:
         return [a.doc for a in self.ready() if a.doc is not None]
+
+    def set_searchable(self, searchable: bool) -> None:
+        """Mark the ready documents as searched (too long to read whole) or read whole; the
+        chat decides, since it depends on the context left."""
+        changed = False
+        for key, item in self._items.items():
+            if item.state == "ready" and item.searchable != searchable:
+                self._items[key] = replace(item, searchable=searchable)
+                changed = True
+        if changed:
+            self.changed.emit()
 
     def token_total(self) -> int:
         return sum(max(0, a.tokens or 0) for a in self.ready())

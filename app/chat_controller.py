@@ -15,29 +15,32 @@ from typing import Literal
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app import messages
-from app.attachments import AttachmentList
+from app.attachments import SEARCHED_SUFFIX, AttachmentList
 from app.chat_view import ChatView
 from app.composer import Composer
+from app.document_turns import answer_room, stored_decision, turn_history, turn_prompt
 from app.engine_client import EngineClient
 from app.engine_worker import Action, ModelInfo, TurnRequest
 from app.history import HistoryError, HistoryStore, StoredMessage
-from app.history_bridge import engine_history, new_attachment, reattach, user_prompt
+from app.history_bridge import new_attachment, reattach
 from app.message_widget import describe_attachment
 from app.messages import ErrorInfo
 from app.settings import SettingsStore
 from app.sidebar import Sidebar
 from app.turn_stream import TurnResult, TurnUpdate
-from engine import FitReport, Message, SamplingSettings, check_fits, compose_user_message
+from engine import (
+    AttachedDocument,
+    DocumentDecision,
+    Message,
+    SamplingSettings,
+    compose_turn_message,
+    decide_document_mode,
+)
 
 log = logging.getLogger(__name__)
 
 ModelState = Literal["none", "loading", "ready", "failed"]
 NO_MODEL_STATUS = "No model chosen"
-
-
-def answer_room(context_tokens: int) -> int:
-    """Tokens kept free for reasoning and the answer when deciding whether documents fit."""
-    return min(8192, context_tokens // 4)
 
 
 class ChatController(QObject):
@@ -192,27 +195,35 @@ class ChatController(QObject):
         if self.composer.editing:
             self._send_edit(text)
             return
-        report = self._fit_report()
-        if report is not None and not report.fits:
-            messages.error(report.message, topic="fit")
+        decision = self._decision()
+        if self._refused(decision):
+            assert decision is not None and decision.fit is not None
+            messages.error(decision.fit.message, topic="fit")
             return
-        composed = compose_user_message(text, [a.doc for a in docs if a.doc is not None])
+        if decision is None:
+            decision = decide_document_mode((), prompt_tokens=0, context_budget=1)
+        composed = compose_turn_message(text, decision)
+        searched = decision.mode == "browse"
         try:
             if self.conversation_id is None:
                 self.conversation_id = self.store.create_conversation(effort=self.effort)
                 self.sidebar.mark_current(self.conversation_id)
-            history = engine_history(self.store.get_conversation(self.conversation_id)[1])
+            history = self._history(self.store.get_conversation(self.conversation_id)[1])
             new = [new_attachment(a.doc, max(0, a.tokens or 0)) for a in docs if a.doc]
             self.store.add_user_message(self.conversation_id, text, new)
             message_id = self.store.begin_assistant_message(self.conversation_id, self.effort)
         except HistoryError as e:
             messages.error(str(e), details=e.details or None)
             return
-        labels = [describe_attachment(a.name, a.pages, a.token_count) for a in new]
+        labels = [
+            describe_attachment(a.name, a.pages, None if searched else a.token_count)
+            + (SEARCHED_SUFFIX if searched else "")
+            for a in new
+        ]
         self.view.add_user(text, labels)
         self.composer.clear()
         self.attachments.clear()
-        self._start("send", composed, history, message_id)
+        self._start("send", composed, history, message_id, decision)
 
     @Slot()
     def regenerate(self) -> None:
@@ -226,7 +237,9 @@ class ChatController(QObject):
             messages.error(str(e))
             return
         self.view.remove_after_last_user()
-        self._start("regenerate", "", engine_history(stored), message_id)
+        last_user = next((m for m in reversed(stored) if m.role == "user"), None)
+        documents = self._stored_decision(last_user)
+        self._start("regenerate", "", self._history(stored), message_id, documents)
 
     @Slot()
     def edit_last(self) -> None:
@@ -258,10 +271,19 @@ class ChatController(QObject):
         )
         self.composer.clear()
         self.attachments.clear()
-        history = engine_history(before[: last_user + 1])
-        self._start("edit", user_prompt(edited), history, message_id)
+        history = self._history(before[: last_user + 1])
+        prompt = turn_prompt(edited, self._context_tokens())
+        documents = self._stored_decision(edited)
+        self._start("edit", prompt, history, message_id, documents)
 
-    def _start(self, action: Action, text: str, history: list[Message], message_id: int) -> None:
+    def _start(
+        self,
+        action: Action,
+        text: str,
+        history: list[Message],
+        message_id: int,
+        documents: DocumentDecision | None = None,
+    ) -> None:
         assert self.conversation_id is not None
         sampling = SamplingSettings(temperature=self.settings.settings.temperature)
         request = TurnRequest(
@@ -273,9 +295,12 @@ class ChatController(QObject):
             history=tuple(history),
             effort=self.effort,
             sampling=sampling,
+            documents=documents,
         )
         widget = self.view.add_assistant(message_id, self.effort)
         widget.begin(show_reasoning_live=True)
+        if documents is not None and documents.mode == "browse":
+            widget.set_status(documents.note)  # says how this turn reads its documents
         self._turn = request
         self.engine.start_turn(request)
         self.view.update_controls(busy=True)
@@ -338,23 +363,50 @@ class ChatController(QObject):
             return False
         return True
 
-    def _fit_report(self) -> FitReport | None:
+    def _context_tokens(self) -> int:
+        model = self.engine.model
+        return model.context_tokens if model is not None else 0
+
+    def _history(self, stored: list[StoredMessage]) -> list[Message]:
+        return turn_history(stored, self._context_tokens())
+
+    def _stored_decision(self, message: StoredMessage | None) -> DocumentDecision | None:
+        if message is None or self.engine.model is None:
+            return None
+        decision = stored_decision(message, self._context_tokens())
+        return decision if decision is not None and decision.mode == "browse" else None
+
+    def _decision(self) -> DocumentDecision | None:
+        """Whether the ready documents are read whole or searched (None: no model or none)."""
         model, docs = self.engine.model, self.attachments.ready()
         if model is None or not docs:
             return None
-        name = docs[0].path.name if len(docs) == 1 else f"The {len(docs)} documents"
+        attached = [AttachedDocument(a.doc, max(0, a.tokens or 0)) for a in docs if a.doc]
         budget = model.context_tokens - answer_room(model.context_tokens)
-        return check_fits(self.attachments.token_total(), self._context_used, budget, name=name)
+        return decide_document_mode(
+            attached, prompt_tokens=self._context_used, context_budget=budget
+        )
+
+    def _refused(self, decision: DocumentDecision | None) -> bool:
+        """Too long to read whole, and no library to search it in."""
+        return (
+            decision is not None
+            and decision.mode == "browse"
+            and decision.fit is not None
+            and self.engine.library_path is None
+        )
 
     @Slot()
     def _check_attachments(self) -> None:
         if self.attachments.pending():
             return
-        report = self._fit_report()
-        if report is not None and not report.fits:
-            messages.warning(report.message, topic="fit")
-        else:
-            messages.withdraw("fit")
+        decision = self._decision()
+        if self._refused(decision):
+            assert decision is not None and decision.fit is not None
+            messages.warning(decision.fit.message, topic="fit")
+            return
+        messages.withdraw("fit")
+        self.attachments.set_searchable(decision is not None and decision.mode == "browse")
 
     @Slot(object)
     def _history_failed(self, problem: ErrorInfo) -> None:

@@ -74,6 +74,11 @@ class EngineClient(QObject):
         self._thread.start()
 
     @property
+    def library_path(self) -> Path | None:
+        """The document library for searched documents, or None: too long documents are refused."""
+        return self.worker.library_path
+
+    @property
     def prompt_cache_dir(self) -> Path | None:
         """Where chats' prompt caches are kept (fixed when the worker was made), or None."""
         return self.worker.prompt_cache_dir

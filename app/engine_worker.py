@@ -22,18 +22,20 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+from app.document_library import DocumentLibrary
 from app.history import HistoryError, HistoryStore
 from app.history_bridge import stats_record
 from app.messages import ErrorInfo
-from app.turn_stream import AnswerStream, TurnResult
+from app.turn_stream import AnswerStream, TurnResult, citation_records
 from engine import (
     DEFAULT_PROMPT_CACHE_BYTES,
     ChatEvent,
     ChatSession,
+    DocumentDecision,
     EngineError,
     HarmonyTokenizer,
     LoadedModel,
@@ -44,6 +46,7 @@ from engine import (
     ReasoningEffort,
     SamplingSettings,
     ToolCallRequested,
+    TurnEvents,
     clear_prompt_cache_folder,
     load_model,
     machine_budget,
@@ -124,6 +127,8 @@ class TurnRequest:
     history: tuple[Message, ...]
     effort: str
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    # How this turn reads its attached documents; "browse" turns search them with the browser.
+    documents: DocumentDecision | None = None
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
@@ -199,8 +204,13 @@ class EngineWorker(QObject):
         instructions: str | None = None,
         prompt_cache_dir: Path | str | None = None,
         prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
+        library_path: Path | str | None = None,
     ) -> None:
         super().__init__()
+        # None: no document library, so documents too long to read whole are refused.
+        self._library = DocumentLibrary(
+            None if library_path is None else Path(library_path), warn=self.history_failed.emit
+        )
         self._prompt_cache_dir = None if prompt_cache_dir is None else Path(prompt_cache_dir)
         self._prompt_cache_bytes = prompt_cache_bytes
         self._prompt_cache: PromptCache | None = None
@@ -267,7 +277,14 @@ class EngineWorker(QObject):
             session = self._session_for(request)
             session.set_effort(request.effort)
             session.set_sampling(request.sampling)
-            finished = stream.consume(self._begin(session, request))
+            loop = self._library.tool_loop(
+                session, request.documents, self._tokenizer, request.cancel
+            )
+            if loop is not None:
+                first = cast(TurnEvents, self._begin(session, request))  # a ChatSession's turn
+                finished = stream.consume(loop.run(first, request.cancel))
+            else:
+                finished = stream.consume(self._begin(session, request))
             for _ in range(MAX_TOOL_REPLIES):
                 call = session.pending_tool_call
                 if finished.reason != "tool_call" or call is None or request.cancel.is_set():
@@ -285,6 +302,8 @@ class EngineWorker(QObject):
                 cut=stream.cut,
                 reason=finished.reason,
             )
+            if stream.citations is not None:
+                stats["citations"] = citation_records(stream.citations)
         except EngineError as e:
             problem = ErrorInfo.from_exception(e, title="The answer could not be written")
         except Exception as e:
@@ -299,6 +318,10 @@ class EngineWorker(QObject):
             result = TurnResult(request.turn_id, request.message_id, "error", stats, bug)
         self.turn_finished.emit(result)
         self._save_prompt_cache(request.conversation_id)
+
+    @property
+    def library_path(self) -> Path | None:
+        return self._library.path  # set once, before the thread starts: safe to read anywhere
 
     @property
     def prompt_cache_dir(self) -> Path | None:
@@ -333,6 +356,7 @@ class EngineWorker(QObject):
     def shutdown(self) -> None:
         """Drop the model here, on the thread that made its arrays, then end the thread."""
         self._session = self._model = self._tokenizer = None
+        self._library.close()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -103,6 +103,7 @@ def build(
         instructions=instructions,
         prompt_cache_dir=data_dir / PROMPT_CACHE_DIR if data_dir else default_prompt_cache_folder(),
         prompt_cache_bytes=_gigabytes(settings.settings.prompt_cache_gb),
+        library_path=Path(store.path).parent / "library.sqlite3",  # beside the history database
     )
     engine = EngineClient(worker)
     settings.changed.connect(

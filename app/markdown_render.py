@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -99,6 +100,48 @@ def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
     return True
 
 
+# gpt-oss cites browser lines as 【cursor†Lx-Ly】 (or 【cursor†Lx】 for one line).
+CITATION = re.compile(r"【(\d{1,6})†L(\d{1,7})(?:-L?(\d{1,7}))?】")
+CITATION_HREF = "cite:"
+# The placeholder the view numbers: the model's text is escaped, so it cannot write this link.
+CITATION_LINK = re.compile(r'<a href="cite:(\d+):(\d+):(\d+)">\[\?\]</a>')
+
+
+def _split_citations(state: StateCore) -> None:
+    """Cut each citation out of the text tokens into a token of its own (markdown-it's text
+    rule reads 【 as plain text, so this runs after inline parsing; code spans are untouched)."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children or "【" not in block.content:
+            continue
+        children: list[Token] = []
+        for child in block.children:
+            if child.type != "text" or "【" not in child.content:
+                children.append(child)
+                continue
+            pos = 0
+            for found in CITATION.finditer(child.content):
+                if found.start() > pos:
+                    children.append(_text(child.content[pos : found.start()]))
+                first = int(found.group(2))
+                last = int(found.group(3)) if found.group(3) else first
+                token = Token("citation", "", 0, content=found.group(0))
+                token.meta = {"cursor": int(found.group(1)), "first": first, "last": last}
+                children.append(token)
+                pos = found.end()
+            if pos < len(child.content):
+                children.append(_text(child.content[pos:]))
+        block.children = children
+
+
+def _text(content: str) -> Token:
+    return Token("text", "", 0, content=content)
+
+
+def _citation_html(_renderer: object, tokens: list[Token], idx: int, *_: object) -> str:
+    meta = tokens[idx].meta
+    return f'<a href="{CITATION_HREF}{meta["cursor"]}:{meta["first"]}:{meta["last"]}">[?]</a>'
+
+
 def _rule(method: Callable[[list[Token], int], str]) -> Callable[..., str]:
     # markdown-it binds a rule to its renderer as `self`, so our own method goes in a closure.
     def rule(_renderer: object, tokens: list[Token], idx: int, *_: object) -> str:
@@ -135,6 +178,7 @@ class MarkdownRenderer:
             {"alt": ["paragraph", "reference", "blockquote", "list"]},
         )
         md.inline.ruler.before("escape", "bracket_math", _bracket_math_inline)
+        md.core.ruler.push("citations", _split_citations)
         for name, rule in {
             "math_inline": self._math_inline,
             "math_inline_double": self._math_block,
@@ -147,6 +191,7 @@ class MarkdownRenderer:
             "image": self._image,
         }.items():
             md.add_render_rule(name, _rule(rule))
+        md.add_render_rule("citation", _citation_html)
         self._md = md
 
     # -- whole texts ---------------------------------------------------------------------

@@ -8,10 +8,12 @@ size of the tail, not of the conversation (tests/app/test_chat_view.py measures 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 
-from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,7 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
-from app.markdown_render import Block, MarkdownRenderer, StreamingMarkdown, StreamUpdate
+from app.markdown_render import (
+    CITATION_HREF,
+    CITATION_LINK,
+    Block,
+    MarkdownRenderer,
+    StreamingMarkdown,
+    StreamUpdate,
+)
 
 PROSE_BLOCKS_PER_LABEL = 8
 COPIED_FEEDBACK_MS = 1500
@@ -67,7 +76,8 @@ class ProseLabel(QLabel):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setWordWrap(True)
-        self.setOpenExternalLinks(True)
+        # Links come to the view (linkActivated): citations open their document, others the browser.
+        self.setOpenExternalLinks(False)
         self.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.LinksAccessibleByMouse
@@ -147,11 +157,21 @@ class CodeBlockWidget(QFrame):
         self.code_scroll.setFixedHeight(hint.height() + (scrollbar if needs_bar else 0) + 2)
 
 
+CitationKey = tuple[int, int, int]  # (cursor, first line, last line), as the model wrote it
+
+
 class MarkdownView(QWidget):
-    """Shows one answer; `append` while streaming, `set_markdown` for a finished one."""
+    """Shows one answer; `append` while streaming, `set_markdown` for a finished one.
+
+    Citations 【cursor†Lx-Ly】 show as small numbered links, numbered by first appearance;
+    once `set_citations` says which point nowhere, those show struck through, never dropped."""
+
+    citation_clicked = Signal(object)  # CitationKey
 
     def __init__(self, *, dark: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._citation_numbers: dict[CitationKey, int] = {}
+        self._citations_found: Mapping[CitationKey, bool] | None = None
         self._dark = dark
         self._layout = HeightCachingLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -170,6 +190,9 @@ class MarkdownView(QWidget):
     def code_blocks(self) -> list[CodeBlockWidget]:
         # Replaced widgets leave the layout at once but are deleted on the next event loop pass.
         return [w for w in self.findChildren(CodeBlockWidget) if self._layout.indexOf(w) >= 0]
+
+    def prose_labels(self) -> list[ProseLabel]:
+        return [w for w in self.findChildren(ProseLabel) if self._layout.indexOf(w) >= 0]
 
     def append(self, delta: str) -> None:
         if delta:
@@ -193,11 +216,22 @@ class MarkdownView(QWidget):
         self._streaming = True
         self._apply(self._stream.append(text))
 
+    def citation_number(self, key: CitationKey) -> int | None:
+        return self._citation_numbers.get(key)
+
+    def set_citations(self, found: Mapping[CitationKey, bool]) -> None:
+        """Which citations lead to lines (True) and which point nowhere (False)."""
+        self._citations_found = dict(found)
+        self._render_again()
+
     def set_dark(self, dark: bool) -> None:
         """Render again with the other appearance's code colours."""
         if dark == self._dark:
             return
         self._dark = dark
+        self._render_again()
+
+    def _render_again(self) -> None:
         text, streaming = self.markdown, self._streaming
         self._reset()
         update = self._stream.append(text)
@@ -212,6 +246,7 @@ class MarkdownView(QWidget):
                 widget.deleteLater()
         self._stream = StreamingMarkdown(shared_renderer(self._dark))
         self._prose, self._prose_html, self._finished_count, self._tail = None, [], 0, []
+        self._citation_numbers = {}  # numbered again in the same order as the text renders
 
     def _apply(self, update: StreamUpdate) -> None:
         for block in update.finished:
@@ -225,8 +260,9 @@ class MarkdownView(QWidget):
             return
         if self._prose is None or len(self._prose_html) >= PROSE_BLOCKS_PER_LABEL:
             self._prose, self._prose_html = ProseLabel("Answer text"), []
+            self._prose.linkActivated.connect(self._link_activated)
             self._insert_finished(self._prose)
-        self._prose_html.append(block.html)
+        self._prose_html.append(self._numbered(block.html))
         self._prose.setText("".join(self._prose_html))
 
     def _insert_finished(self, widget: QWidget) -> None:
@@ -239,13 +275,14 @@ class MarkdownView(QWidget):
             if block.is_code and isinstance(current, CodeBlockWidget):
                 current.set_block(block)
             elif not block.is_code and isinstance(current, ProseLabel):
-                current.setText(block.html)
+                current.setText(self._numbered(block.html))
             else:
                 widget: QWidget = (
                     CodeBlockWidget(block) if block.is_code else ProseLabel("Answer text")
                 )
                 if isinstance(widget, ProseLabel):
-                    widget.setText(block.html)
+                    widget.setText(self._numbered(block.html))
+                    widget.linkActivated.connect(self._link_activated)
                 if current is not None:
                     self._layout.replaceWidget(current, widget)
                     current.hide()
@@ -259,3 +296,30 @@ class MarkdownView(QWidget):
             extra.hide()
             extra.deleteLater()
         del self._tail[len(blocks) :]
+
+    def _numbered(self, html: str) -> str:
+        """The renderer's citation placeholders as numbered links (struck through when known
+        to point nowhere)."""
+        if CITATION_HREF not in html:
+            return html
+
+        def link(found: re.Match[str]) -> str:
+            key = (int(found.group(1)), int(found.group(2)), int(found.group(3)))
+            n = self._citation_numbers.setdefault(key, len(self._citation_numbers) + 1)
+            href = f"{CITATION_HREF}{key[0]}:{key[1]}:{key[2]}"
+            if self._citations_found is not None and not self._citations_found.get(key, False):
+                return (
+                    f'<a href="{href}" style="text-decoration: line-through"><sup>[{n}?]</sup></a>'
+                )
+            return f'<a href="{href}" style="text-decoration: none"><sup>[{n}]</sup></a>'
+
+        return CITATION_LINK.sub(link, html)
+
+    @Slot(str)
+    def _link_activated(self, link: str) -> None:
+        if link.startswith(CITATION_HREF):
+            parts = link.removeprefix(CITATION_HREF).split(":")
+            if len(parts) == 3 and all(p.isdigit() for p in parts):
+                self.citation_clicked.emit((int(parts[0]), int(parts[1]), int(parts[2])))
+            return
+        QDesktopServices.openUrl(QUrl(link))

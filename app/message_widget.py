@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app import resources
 from app.history import StoredMessage
 from app.history.facts import CUT_NOTES, facts_text
-from app.markdown_view import HeightCachingLayout, MarkdownView
+from app.markdown_view import CitationKey, HeightCachingLayout, MarkdownView
 from app.thinking_pane import ThinkingPane
-from app.turn_stream import TurnResult, TurnUpdate
+from app.turn_stream import TurnResult, TurnUpdate, citation_records
+from engine import CitationsResolved
+
+_CITATION_KEYS = ("cursor", "first", "last")
 
 RENDER_INTERVAL_MS = 33
 
@@ -115,6 +120,9 @@ class AssistantMessageWidget(QFrame):
         self.status_label.setProperty("role", "secondary")
         self.status_label.hide()
         self.answer = MarkdownView(dark=dark)
+        self.answer.citation_clicked.connect(self.open_citation)
+        # Each citation's record (turn_stream.citation_records); None until they are known.
+        self._citations: dict[CitationKey, dict[str, Any]] | None = None
         self.facts_label = QLabel()
         self.facts_label.setProperty("role", "stats")
         self.facts_label.setWordWrap(True)
@@ -176,10 +184,16 @@ class AssistantMessageWidget(QFrame):
             if not self.answer.markdown and not self._queued:
                 self.set_status("Thinking…")
         for call in update.tool_calls:
-            self.thinking.add_tool_call(call)
+            if not call.recipient.startswith("browser"):  # browser calls arrive as steps
+                self.thinking.add_tool_call(call)
+                self._show_thinking()
+        for step in update.steps:
+            self.thinking.add_step(step)
             self._show_thinking()
         if update.cut is not None:
             self.thinking.set_status(CUT_NOTES[update.cut.reason])
+        if update.citations is not None:
+            self.set_citations(update.citations)
         if answer:
             self.set_status("")
             self._queued += answer
@@ -236,6 +250,8 @@ class AssistantMessageWidget(QFrame):
         self.set_status(notes.get(message.status, ""))
         self.set_facts(message.stats)
         self._show_thinking_time(message.stats)
+        if isinstance(cited := message.stats.get("citations"), list):
+            self.set_citations(cited)
         self.copy_button.setVisible(bool(message.content))
 
     # -- shared ----------------------------------------------------------------------------
@@ -248,6 +264,43 @@ class AssistantMessageWidget(QFrame):
         text = facts_text(self.effort, stats) if stats else ""
         self.facts_label.setText(text)
         self.facts_label.setVisible(bool(text))
+
+    def set_citations(self, resolved: CitationsResolved | list[Any]) -> None:
+        """Where each citation of the answer leads (live, or as stored with the answer)."""
+        self.render_queued()  # the citations belong to the whole answer
+        records = (
+            citation_records(resolved) if isinstance(resolved, CitationsResolved) else resolved
+        )
+        self._citations = {}
+        for r in records:
+            if isinstance(r, dict) and all(isinstance(r.get(k), int) for k in _CITATION_KEYS):
+                self._citations[(r["cursor"], r["first"], r["last"])] = r
+        self.answer.set_citations({k: "url" in r for k, r in self._citations.items()})
+
+    @Slot(object)
+    def open_citation(self, key: CitationKey) -> None:
+        """Open the cited document at its page in the system viewer (PDFs honour #page=N)."""
+        n = self.answer.citation_number(key)
+        label = f"Citation [{n}]" if n is not None else "This citation"
+        if self._citations is None:
+            self.set_status(
+                f"{label} cannot be opened: this answer was saved without where its citations lead."
+            )
+            return
+        target = self._citations.get(key, {})
+        if not isinstance(target.get("url"), str):
+            self.set_status(
+                f"{label} points to nothing the model opened; it is shown as the model wrote it."
+            )
+            return
+        if not QDesktopServices.openUrl(QUrl(target["url"])):
+            name = Path(str(target.get("path", ""))).name or "The document"
+            self.set_status(
+                f"{label}: {name} could not be opened. Check that the file still exists and "
+                "that an app can open it."
+            )
+            return
+        self.set_status("")
 
     def set_reasoning_visible(self, visible: bool) -> None:
         self._reasoning_visible = visible

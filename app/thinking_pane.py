@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QResizeEvent, QTextCursor
 from PySide6.QtWidgets import QFrame, QTextBrowser, QToolButton, QVBoxLayout, QWidget
 
-from engine import ToolCallRequested
+from engine import ToolCallRequested, ToolStep
 
 MAX_BODY_HEIGHT = 240
 LABEL = "Reasoning"
@@ -26,6 +26,7 @@ class ThinkingPane(QFrame):
         self.setProperty("role", "reasoning")
         self._text = ""
         self._tool_calls: list[str] = []
+        self._steps: list[str] = []  # the browser's readable steps, e.g. "searched: …"
         self._status = ""
         self.toggle = QToolButton()
         self.toggle.setCheckable(True)
@@ -82,6 +83,19 @@ class ThinkingPane(QFrame):
         self._insert(chunk)
         self._update_title()
 
+    @property
+    def steps(self) -> list[str]:
+        return list(self._steps)
+
+    def add_step(self, step: ToolStep) -> None:
+        """A browser call as the user reads it, on its own line ("searched: …")."""
+        line = step.summary if step.ok else f"{step.summary} (the model was told)"
+        self._steps.append(line)
+        chunk = ("\n" if self._text and not self._text.endswith("\n") else "") + line + "\n"
+        self._text += chunk
+        self._insert(chunk)
+        self._update_title()
+
     def set_text(self, text: str) -> None:
         self._text = text
         self.body.setPlainText(text)
@@ -93,7 +107,7 @@ class ThinkingPane(QFrame):
         self._update_title()
 
     def is_empty(self) -> bool:
-        return not self._text.strip() and not self._tool_calls
+        return not self._text.strip() and not self._tool_calls and not self._steps
 
     # -- open / closed -------------------------------------------------------------------
 
@@ -117,6 +131,9 @@ class ThinkingPane(QFrame):
         if self._tool_calls:
             n = len(self._tool_calls)
             parts.append(f"{n} tool call{'s' if n != 1 else ''}")
+        if self._steps:
+            n = len(self._steps)
+            parts.append(f"{n} document step{'s' if n != 1 else ''}")
         if self._status:
             parts.append(self._status)
         self.toggle.setText(" · ".join(parts))

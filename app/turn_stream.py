@@ -19,9 +19,11 @@ from app.messages import ErrorInfo
 from engine import (
     ChannelDelta,
     ChatEvent,
+    CitationsResolved,
     PrefillProgress,
     ReasoningCut,
     ToolCallRequested,
+    ToolStep,
     TurnFinished,
 )
 
@@ -50,6 +52,8 @@ class TurnUpdate:
     analysis_start: int = 0
     answer_start: int = 0
     prefill_eta_s: float | None = None  # seconds left to read the prompt, at the rate so far
+    steps: tuple[ToolStep, ...] = ()  # browser calls run since the previous update
+    citations: CitationsResolved | None = None  # the answer's citations, once it is complete
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,28 @@ class TurnResult:
     error: ErrorInfo | None = None
     answer: str = ""
     analysis: str = ""
+    citations: CitationsResolved | None = None
+
+
+def citation_records(resolved: CitationsResolved) -> list[dict[str, Any]]:
+    """The answer's citations as the store keeps them (in the message's stats, under
+    "citations"): enough to open each one again and to export it as a footnote."""
+    records: list[dict[str, Any]] = []
+    for c in resolved.citations:
+        record: dict[str, Any] = {
+            "cursor": c.citation.cursor,
+            "first": c.citation.first_line,
+            "last": c.citation.last_line,
+        }
+        if c.target is not None:  # None: it points nowhere, and stays recorded as such
+            record |= {
+                "path": str(c.target.path),
+                "url": c.target.url,
+                "page": c.target.page,
+                "lines": [c.target.first_line, c.target.last_line],
+            }
+        records.append(record)
+    return records
 
 
 class AnswerStream:
@@ -85,13 +111,16 @@ class AnswerStream:
         self._pending_analysis = self._pending_answer = ""  # not yet shown
         self._unsaved_analysis = self._unsaved_answer = ""  # shown, write failed: retry
         self._tools: list[ToolCallRequested] = []
+        self._steps: list[ToolStep] = []
+        self._new_citations: CitationsResolved | None = None
+        self.citations: CitationsResolved | None = None
         self._prefill: tuple[int, int] | None = None
         self._prefill_eta: float | None = None
         self._new_cut: ReasoningCut | None = None
         self._warned = False
         self.cut: ReasoningCut | None = None
 
-    def consume(self, events: Iterable[ChatEvent]) -> TurnFinished:
+    def consume(self, events: Iterable[ChatEvent | ToolStep | CitationsResolved]) -> TurnFinished:
         """Run one model turn to its end; returns its TurnFinished."""
         finished: TurnFinished | None = None
         for event in events:
@@ -117,6 +146,12 @@ class AnswerStream:
             elif isinstance(event, ToolCallRequested):
                 self._tools.append(event)
                 force = True
+            elif isinstance(event, ToolStep):
+                self._steps.append(event)
+                force = True
+            elif isinstance(event, CitationsResolved):
+                self.citations = self._new_citations = event
+                force = True
             elif isinstance(event, TurnFinished):
                 finished = event
                 force = True
@@ -140,8 +175,8 @@ class AnswerStream:
         return end - self._started
 
     def flush(self, *, force: bool = False) -> None:
-        pending = self._pending_analysis or self._pending_answer or self._tools
-        if not (pending or self._prefill or self._new_cut):
+        pending = self._pending_analysis or self._pending_answer or self._tools or self._steps
+        if not (pending or self._prefill or self._new_cut or self._new_citations):
             return
         now = time.monotonic()
         if not force and now - self._last_flush < self._interval:
@@ -158,11 +193,14 @@ class AnswerStream:
             len(self._analysis),
             len(self._answer),
             self._prefill_eta if self._prefill else None,
+            tuple(self._steps),
+            self._new_citations,
         )
         self._analysis += self._pending_analysis
         self._answer += self._pending_answer
         self._pending_analysis = self._pending_answer = ""
         self._tools, self._prefill, self._new_cut = [], None, None
+        self._steps, self._new_citations = [], None
         self._last_flush = now
         self._emit(update)
 
@@ -184,6 +222,7 @@ class AnswerStream:
             problem,
             self._answer,
             self._analysis,
+            self.citations,
         )
 
     def _save(self, answer: str, analysis: str) -> None:

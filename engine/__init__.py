@@ -4,6 +4,7 @@ No mx.array crosses this boundary: callers pass and receive ints, strings, numpy
 dataclasses.
 """
 
+from engine.browser import BrowserSession, CitedLines
 from engine.chat import (
     DEFAULT_PROMPT_CACHE_BYTES,
     AttachedDocument,
@@ -85,6 +86,7 @@ from engine.harmony import (
     ToolDescription,
 )
 from engine.inference import LoadedModel, load_model
+from engine.library import Library, LibraryError
 from engine.memory import MachineBudget, MemoryPlan, Verdict, machine_budget, plan_memory, recommend
 from engine.sampling import GREEDY, SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
@@ -96,12 +98,14 @@ __all__ = [
     "GREEDY",
     "AttachedDocument",
     "Author",
+    "BrowserSession",
     "CacheTrimError",
     "Channel",
     "ChannelDelta",
     "ChatEvent",
     "ChatSession",
     "CitationsResolved",
+    "CitedLines",
     "ContextOverflowError",
     "Conversation",
     "DeveloperContent",
@@ -120,6 +124,8 @@ __all__ = [
     "GenerationStats",
     "HarmonyTokenizer",
     "KernelUnavailableError",
+    "Library",
+    "LibraryError",
     "LoadedModel",
     "LoopEvent",
     "LoopEvents",

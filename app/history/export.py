@@ -51,6 +51,7 @@ def export_markdown(
         f"*{created:%Y-%m-%d %H:%M} · reasoning effort: {summary.reasoning_effort}"
         " · exported from OSS Desk*",
     ]
+    footnotes = _Footnotes()
     for message in messages:
         while lines[-1] == "":
             lines.pop()
@@ -58,7 +59,8 @@ def export_markdown(
         if include_reasoning and message.reasoning.strip():
             lines += _reasoning_block(message)
         if message.content:
-            lines += [message.content, ""]
+            content, notes = footnotes.cite(message.content, message.stats.get("citations"))
+            lines += [content, "", *notes]
         for call in message.tool_calls:
             lines += _tool_call_block(call)
         if message.attachments:
@@ -73,6 +75,50 @@ def export_markdown(
         ):
             lines += [f"*{stats_line}*", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# gpt-oss's citations 【cursor†Lx-Ly】, as app.markdown_render reads them.
+_CITATION = re.compile(r"【(\d{1,6})†L(\d{1,7})(?:-L?(\d{1,7}))?】")
+
+
+class _Footnotes:
+    """Citations become Markdown footnotes numbered across the whole export (footnote labels
+    are global in a Markdown file); one pointing nowhere is kept, and says so."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def cite(self, content: str, records: object) -> tuple[str, list[str]]:
+        known: dict[tuple[int, int, int], dict[str, Any]] = {}
+        for r in records if isinstance(records, list) else []:
+            if isinstance(r, dict) and all(isinstance(r.get(k), int) for k in _RECORD_KEYS):
+                known[(r["cursor"], r["first"], r["last"])] = r
+        numbers: dict[tuple[int, int, int], int] = {}
+        notes: list[str] = []
+
+        def footnote(found: re.Match[str]) -> str:
+            first = int(found.group(2))
+            key = (int(found.group(1)), first, int(found.group(3) or first))
+            if key not in numbers:
+                self.count += 1
+                numbers[key] = self.count
+                notes.append(f"[^{self.count}]: {_where(known.get(key), found.group(0))}")
+            return f"[^{numbers[key]}]"
+
+        text = _CITATION.sub(footnote, content)
+        return text, ([*notes, ""] if notes else [])
+
+
+_RECORD_KEYS = ("cursor", "first", "last")
+
+
+def _where(record: dict[str, Any] | None, written: str) -> str:
+    if record is None or not isinstance(record.get("url"), str):
+        return f"{written} points to nothing the model opened."
+    lines = record.get("lines") or [record["first"], record["last"]]
+    span = f"line {lines[0]}" if lines[0] == lines[-1] else f"lines {lines[0]}-{lines[-1]}"
+    name = Path(str(record.get("path", ""))).name
+    return f"{name}, page {record.get('page', 1)}, {span} (<{record['url']}>)"
 
 
 def _reasoning_block(message: StoredMessage) -> list[str]:

@@ -1,6 +1,7 @@
 """Documents: dropped on the window, opened from Finder/Dock (QFileOpenEvent), read off the UI
 thread, counted by the engine's tokenizer, sent inside the user message; broken files explain
-themselves in the banner and break nothing else; a document too big for the context says so."""
+themselves in the banner and break nothing else; a document too big for the context is searched
+(and refused, with the numbers, without a library)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.banner import MAX_BANNERS
+from app.engine_client import EngineClient
 from app.engine_worker import load_engine
 from app.main_window import MainWindow
 from app.messages import MessageBridge, UserMessage
@@ -127,8 +129,12 @@ def test_broken_files_explain_themselves_and_the_rest_still_works(
     assert result.status == "complete"
 
 
-def test_a_document_too_big_for_the_context_is_refused_with_the_numbers(
-    qtbot: QtBot, make_window: MakeWindow, tok: HarmonyTokenizer, tmp_path: Path
+def test_a_document_too_big_for_the_context_is_searched_or_refused_without_a_library(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    tok: HarmonyTokenizer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def small_context(path: str, profile: str, progress: Any) -> Any:
         model, tokenizer, info = load_engine(path, profile, progress)
@@ -139,10 +145,20 @@ def test_a_document_too_big_for_the_context_is_refused_with_the_numbers(
     big.write_text("chapter " * 1500)
     drop(window, [big])
     wait_read(qtbot, window, 1)
+    (chip,) = _chips(window)
+    assert chip.label.text() == "book.txt · will be searched"
+    assert not window.banners.banners()
+    window.attachments.clear()
+
+    # Without a document library (the worker was made without one) it is refused as before.
+    monkeypatch.setattr(EngineClient, "library_path", property(lambda _self: None))
+    drop(window, [big])
+    wait_read(qtbot, window, 1)
     qtbot.waitUntil(lambda: bool(window.banners.banners()))
     warning = window.banners.banners()[-1].message
     assert warning.level == "warning"
     assert "book.txt is about" in warning.text and "600-token context" in warning.text
+    assert _chips(window)[0].label.text().endswith(" tokens")
     window.composer.set_text("Summarise")
     qtbot.keyClick(window.composer.input, Qt.Key.Key_Return)
     assert window.controller.conversation_id is None  # nothing was sent or saved
