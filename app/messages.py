@@ -45,19 +45,7 @@ class ErrorInfo:
                 "Please report this with the details below."
             )
             return cls(title or "Unexpected error", text, details, is_bug=True)
-        return cls(title, _user_text(error), details)
-
-
-def _user_text(error: BaseException) -> str:
-    """The exception's message without a trailing "(CauseType: cause)": the library's words
-    are for the report (they are in the details, with the traceback), not for the sentence."""
-    text = str(error) or type(error).__name__
-    cause = error.__cause__
-    if cause is not None:
-        tail = f"({type(cause).__name__}: {cause})"
-        if text.endswith(tail) and text[: -len(tail)].strip():
-            text = text[: -len(tail)].rstrip()
-    return text
+        return cls(title, str(error) or type(error).__name__, details)
 
 
 @dataclass(frozen=True)

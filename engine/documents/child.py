@@ -59,6 +59,8 @@ def main(argv: list[str]) -> int:
         answer = {"error": str(e), "limit": e.limit}
     except UnsupportedDocumentError as e:
         answer = {"error": str(e)}
+        if e.__cause__ is not None:  # the parser's words, for the details of a report
+            answer["cause"] = f"{type(e.__cause__).__name__}: {e.__cause__}"
     except Exception:  # a defect of ours: the parent reports it as one
         answer = {"bug": traceback.format_exc()}
     answer["peak_rss_bytes"] = peak_rss_of()

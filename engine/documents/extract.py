@@ -108,8 +108,8 @@ def extract(
     except Exception as e:  # parsers raise dozens of types on malformed files; the user needs one.
         raise UnsupportedDocumentError(
             f"{name} could not be read because it looks damaged or is not a real "
-            f"{_KIND_NAMES[kind]} file. ({type(e).__name__}: {e})"
-        ) from e
+            f"{_KIND_NAMES[kind]} file."
+        ) from e  # the parser's own words stay in the cause: details for a report, not the sentence
     if not body.text.strip():
         raise UnsupportedDocumentError(f"{name} is empty: it contains no text.")
     if len(body.text) > limits.max_chars:

@@ -175,6 +175,10 @@ class ReaderPool:
             self._start_waiting()
 
 
+class ReaderCause(Exception):
+    """What a parser in the reader process raised, as the reader reported it."""
+
+
 def _cancel_all(lock: threading.Lock, waiting: deque[Reading], running: set[Reading]) -> None:
     with lock:  # reader threads leave `running` as they finish
         readings = [*waiting, *running]
@@ -339,7 +343,10 @@ def _outcome(
         limit = answer.get("limit")
         if limit in ("time", "memory", "size", "crash"):
             return DocumentLimitError(str(answer["error"]), limit=limit)
-        return UnsupportedDocumentError(str(answer["error"]))
+        error = UnsupportedDocumentError(str(answer["error"]))
+        if "cause" in answer:  # the reader's exception chain, rebuilt as text
+            error.__cause__ = ReaderCause(str(answer["cause"]))
+        return error
     return RuntimeError(f"the document reader failed:\n{answer.get('bug', answer)}")
 
 

@@ -31,6 +31,7 @@ from app.turn_stream import AnswerStream, TurnUpdate
 from engine import (
     ChatEvent,
     PrefillProgress,
+    ReaderPool,
     TurnFinished,
     TurnStats,
     UnsupportedDocumentError,
@@ -222,12 +223,21 @@ def test_a_damaged_pdf_is_described_without_the_library_exception(tmp_path: Path
     with pytest.raises(UnsupportedDocumentError) as caught:
         extract(broken)
     cause = type(caught.value.__cause__).__name__
-    assert cause in str(caught.value)  # the engine's message carries it ...
     info = ErrorInfo.from_exception(caught.value)
     assert info.text.startswith("broken.pdf could not be read")
     assert info.text.endswith("PDF file.")
-    assert cause not in info.text  # ... the sentence does not, the details do
+    assert cause not in info.text  # the sentence does not carry it, the details do
     assert cause in info.details
+    # The same through the app's reader process, where the cause crosses as text.
+    pool = ReaderPool()
+    try:
+        with pytest.raises(UnsupportedDocumentError) as read:
+            pool.read(broken).result(timeout=60)
+    finally:
+        pool.shutdown()
+    info = ErrorInfo.from_exception(read.value)
+    assert info.text == str(caught.value)
+    assert cause not in info.text and cause in info.details
 
 
 # -- 8: reading width and a message box that grows ------------------------------------------
