@@ -43,6 +43,14 @@ MODEL ?=
 run: $(STAMP)
 	$(PY) -m app.main $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
+# `make demo`: the app on a tiny demo model whose replies are scripted (labelled "Demo model — not
+# gpt-oss"), so every part of the app can be tried without the weights. The model is written once,
+# into the app's data folder (or DEMO_DIR=...); ARGS go to the app.
+.PHONY: demo
+DEMO_DIR ?=
+demo: $(STAMP)
+	folder="$$($(PY) -m engine.testing.demo $(DEMO_DIR))" && $(PY) -m app.main --model "$$folder" $(ARGS)
+
 # The command-line generator. Without MODEL, a tiny random-weight checkpoint shows the whole path.
 DEMO := .cache/demo-model
 PROMPT_IDS ?= 1,2,3

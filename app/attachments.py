@@ -19,11 +19,21 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtCore import QObject, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
 
 from app import messages
 from app.engine_client import EngineClient
+from app.flow_layout import FlowLayout
 from app.message_widget import describe_attachment
 from app.messages import ErrorInfo
 from engine import (
@@ -38,6 +48,10 @@ log = logging.getLogger(__name__)
 
 State = Literal["reading", "counting", "ready"]
 SEARCHED_SUFFIX = " · will be searched"
+# The tray shows this many rows of chips and scrolls beyond them.
+MAX_ROWS = 3
+# A chip's text is at most this wide; a longer file name is elided in its middle.
+MAX_CHIP_TEXT_WIDTH = 320
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,53 @@ class AttachmentList(QObject):
         self.changed.emit()
 
 
+class ChipLabel(QLabel):
+    """A chip's text with the file name elided in its middle, so that the name's start, its
+    extension and the facts after it (pages, tokens) stay readable in any width.
+
+    text() stays the whole label, so VoiceOver and copy see all of it; only painting is cut.
+    """
+
+    def __init__(self, name: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._name = name if text.startswith(name) else ""
+
+    def shown_text(self, width: int | None = None) -> str:
+        """What is painted in `width` pixels (the label's own width by default)."""
+        text = self.text()
+        width = self.contentsRect().width() if width is None else width
+        metrics = self.fontMetrics()
+        if metrics.horizontalAdvance(text) <= width:
+            return text
+        facts = text[len(self._name) :]
+        room = width - metrics.horizontalAdvance(facts)
+        if self._name and room >= metrics.horizontalAdvance("ab…yz"):
+            return metrics.elidedText(self._name, Qt.TextElideMode.ElideMiddle, room) + facts
+        return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+    def sizeHint(self) -> QSize:
+        full = super().sizeHint()
+        return QSize(min(full.width(), MAX_CHIP_TEXT_WIDTH), full.height())
+
+    def minimumSizeHint(self) -> QSize:
+        # A few characters and the ellipsis: the chip may narrow to its row, never widen it.
+        width = self.fontMetrics().horizontalAdvance("abc…")
+        return QSize(width, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        self.style().drawItemText(
+            painter,
+            rect,
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            self.palette(),
+            self.isEnabled(),
+            self.shown_text(rect.width()),
+            self.foregroundRole(),
+        )
+
+
 class AttachmentChip(QFrame):
     remove_requested = Signal(int)
 
@@ -206,43 +267,87 @@ class AttachmentChip(QFrame):
         super().__init__(parent)
         self.setProperty("role", "card")
         self.key = item.key
-        self.label = QLabel(item.label)
-        self.label.setToolTip(str(item.path))
+        self.label = ChipLabel(item.path.name, item.label)
+        self.setToolTip(str(item.path))  # the whole path: the name may be elided
         self.remove_button = QToolButton()
         self.remove_button.setText("×")
         self.remove_button.setAutoRaise(True)
         self.remove_button.setAccessibleName(f"Remove {item.path.name}")
+        self.remove_button.setToolTip(f"Remove {item.path.name}")
         self.remove_button.clicked.connect(lambda: self.remove_requested.emit(self.key))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 2, 2, 2)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)
         layout.addWidget(self.remove_button)
 
 
-class AttachmentTray(QWidget):
-    """The chips above the composer's text field; hidden when there are none."""
+class AttachmentTray(QScrollArea):
+    """The chips above the composer's text field, hidden when there are none.
+
+    Chips wrap onto rows (FlowLayout); beyond MAX_ROWS rows the tray scrolls, so no number of
+    files, and no file name, can make the composer taller or wider than the window allows
+    (issue 15: the window used to grow off the screen and keep that size).
+    """
 
     def __init__(self, attachments: AttachmentList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._attachments = attachments
-        self._layout = QHBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.setObjectName("attachmentTray")
+        self.setAccessibleName("Attachments")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        # Its height is set from its width (fit_height); the width is the composer's.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        content = QWidget()
+        content.setObjectName("attachmentChips")
+        self.flow = FlowLayout(content)
+        self.flow.setContentsMargins(0, 0, 0, 0)
+        self.setWidget(content)
+        self.viewport().setAutoFillBackground(False)  # the composer's background shows through
+        content.setAutoFillBackground(False)
+        self._fitted_width = -1
         attachments.changed.connect(self.refresh)
         self.refresh()
 
     def chips(self) -> list[AttachmentChip]:
         # Old chips leave the layout at once but are deleted on the next event loop pass.
-        return [c for c in self.findChildren(AttachmentChip) if self._layout.indexOf(c) >= 0]
+        return [c for c in self.findChildren(AttachmentChip) if self.flow.indexOf(c) >= 0]
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
 
     @Slot()
     def refresh(self) -> None:
-        while (old := self._layout.takeAt(0)) is not None:
+        scrolled = self.verticalScrollBar().value()
+        while (old := self.flow.takeAt(0)) is not None:
             if (widget := old.widget()) is not None:
                 widget.hide()  # deletion waits for the event loop; hide it now
                 widget.deleteLater()
+        content = self.widget()
         for item in self._attachments.items():
-            chip = AttachmentChip(item, self)
+            chip = AttachmentChip(item, content)
             chip.remove_requested.connect(self._attachments.remove)
-            self._layout.addWidget(chip)
+            self.flow.addWidget(chip)
+            chip.show()  # now, not on the layout's queued show: fit_height measures shown chips
         self.setVisible(bool(self._attachments.items()))
+        self.fit_height()
+        self.verticalScrollBar().setValue(scrolled)  # a removed chip leaves the rest in place
+
+    def fit_height(self) -> None:
+        """As tall as the chips' rows at this width, at most MAX_ROWS rows."""
+        self._fitted_width = self.width()
+        chips = self.chips()
+        if not chips:
+            self.setFixedHeight(0)
+            return
+        frame = 2 * self.frameWidth()
+        row = max(chip.sizeHint().height() for chip in chips)
+        most = MAX_ROWS * row + (MAX_ROWS - 1) * self.flow.spacing()
+        self.setFixedHeight(min(self.flow.heightForWidth(self.width() - frame), most) + frame)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.width() != self._fitted_width:  # rows rewrap; a new height alone changes nothing
+            self.fit_height()

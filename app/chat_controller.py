@@ -16,11 +16,18 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app import messages
 from app.attachments import SEARCHED_SUFFIX, AttachmentList
+from app.chat_instructions import answer_tokens, turn_instructions
 from app.chat_view import ChatView
 from app.composer import Composer
-from app.document_turns import answer_room, stored_decision, turn_history, turn_prompt
+from app.document_turns import (
+    answer_room,
+    follow_up_decision,
+    stored_decision,
+    turn_history,
+    turn_prompt,
+)
 from app.engine_client import EngineClient
-from app.engine_worker import Action, ModelInfo, TurnRequest
+from app.engine_requests import Action, ModelInfo, TurnRequest
 from app.history import HistoryError, HistoryStore, StoredMessage
 from app.history_bridge import new_attachment, reattach
 from app.message_widget import describe_attachment
@@ -92,6 +99,7 @@ class ChatController(QObject):
         composer.setup_requested.connect(self.setup_requested)
         view.edit_requested.connect(self.edit_last)
         view.regenerate_requested.connect(self.regenerate)
+        view.version_requested.connect(self.select_version)
         sidebar.conversation_selected.connect(self.open_conversation)
         sidebar.hit_selected.connect(lambda cid, _mid: self.open_conversation(cid))
         sidebar.new_chat_requested.connect(self.new_chat)
@@ -200,8 +208,14 @@ class ChatController(QObject):
             assert decision is not None and decision.fit is not None
             messages.error(decision.fit.message, topic="fit")
             return
-        if decision is None:
-            decision = decide_document_mode((), prompt_tokens=0, context_budget=1)
+        if decision is None:  # no documents: a follow-up may search earlier ones, or the library
+            decision = follow_up_decision(
+                self.store,
+                self.conversation_id,
+                self._context_tokens(),
+                text,
+                library=self.engine.library_path is not None,
+            ) or decide_document_mode((), prompt_tokens=0, context_budget=1)
         composed = compose_turn_message(text, decision)
         searched = decision.mode == "browse"
         try:
@@ -230,16 +244,42 @@ class ChatController(QObject):
         if self.busy or self.conversation_id is None or not self._ready_to_send():
             return
         try:
-            self.store.prepare_regenerate(self.conversation_id)
+            # The answer shown becomes a version of its own; the new one streams into its row.
+            message_id = self.store.regenerate_answer(self.conversation_id, self.effort)
             stored = self.store.get_conversation(self.conversation_id)[1]
-            message_id = self.store.begin_assistant_message(self.conversation_id, self.effort)
         except (HistoryError, KeyError, ValueError) as e:
             messages.error(str(e))
             return
         self.view.remove_after_last_user()
-        last_user = next((m for m in reversed(stored) if m.role == "user"), None)
+        *before, answer = stored  # the model answers the question again, without the answer
+        last_user = next((m for m in reversed(before) if m.role == "user"), None)
         documents = self._stored_decision(last_user)
-        self._start("regenerate", "", self._history(stored), message_id, documents)
+        self._start("regenerate", "", self._history(before), message_id, documents)
+        if widget := self.view.assistant(message_id):
+            widget.versions.set_versions(answer.version, answer.version_count)
+
+    @Slot(int, int)
+    def select_version(self, message_id: int, version: int) -> None:
+        """Show another version of an answer; the chat continues from the one shown."""
+        widget = self.view.assistant(message_id)
+        if self.busy or widget is None:
+            return
+        try:
+            shown = self.store.select_version(message_id, version)
+        except HistoryError as e:
+            messages.error(str(e), details=e.details or None)
+            return
+        except (KeyError, ValueError) as e:  # another window regenerated or deleted it
+            messages.error(
+                f"Version {version} of this answer cannot be shown. Reopen the chat to see "
+                "the versions it has now.",
+                details=str(e),
+            )
+            return
+        widget.show_version(shown, widget.versions.count)
+        if self.view.messages()[-1] is widget:
+            self._context_used = _used_tokens(shown.stats)
+        self.answer_updated.emit(message_id)
 
     @Slot()
     def edit_last(self) -> None:
@@ -272,7 +312,7 @@ class ChatController(QObject):
         self.composer.clear()
         self.attachments.clear()
         history = self._history(before[: last_user + 1])
-        prompt = turn_prompt(edited, self._context_tokens())
+        prompt = turn_prompt(edited, self._context_tokens(), before[:last_user])
         documents = self._stored_decision(edited)
         self._start("edit", prompt, history, message_id, documents)
 
@@ -285,7 +325,8 @@ class ChatController(QObject):
         documents: DocumentDecision | None = None,
     ) -> None:
         assert self.conversation_id is not None
-        sampling = SamplingSettings(temperature=self.settings.settings.temperature)
+        settings = self.settings.settings
+        sampling = SamplingSettings(temperature=settings.temperature)
         request = TurnRequest(
             turn_id=self.engine.next_turn_id(),
             conversation_id=self.conversation_id,
@@ -296,6 +337,8 @@ class ChatController(QObject):
             effort=self.effort,
             sampling=sampling,
             documents=documents,
+            instructions=turn_instructions(self.store, self.conversation_id, settings),
+            answer_tokens=answer_tokens(settings),
         )
         widget = self.view.add_assistant(message_id, self.effort)
         widget.begin(show_reasoning_live=True)
@@ -373,7 +416,7 @@ class ChatController(QObject):
     def _stored_decision(self, message: StoredMessage | None) -> DocumentDecision | None:
         if message is None or self.engine.model is None:
             return None
-        decision = stored_decision(message, self._context_tokens())
+        decision = stored_decision(message, self._context_tokens(), self.store)
         return decision if decision is not None and decision.mode == "browse" else None
 
     def _decision(self) -> DocumentDecision | None:

@@ -1,5 +1,6 @@
 """Where the user writes: a native text field (spelling, dictation and emoji come free with it),
-the attachment chips, and a toolbar with Attach, the reasoning effort, and Send/Stop.
+the attachment chips, and a toolbar with Attach, the reasoning effort, and Send/Stop, with
+Finish Now beside Stop while the model reasons.
 
 Return sends and Shift+Return starts a new line; Up in an empty field edits the last message;
 Esc leaves editing. Dropped files become attachments; dropped text is inserted as usual.
@@ -7,8 +8,17 @@ Esc leaves editing. Dropped files become attachments; dropped text is inserted a
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QResizeEvent
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -21,11 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
+from app.turn_stream import TurnUpdate
 
 EFFORTS = (("low", "Low"), ("medium", "Medium"), ("high", "High"))
 MIN_INPUT_LINES = 2
 # The field grows with its text up to this share of the window, then scrolls (as Messages does).
 MAX_INPUT_SHARE = 0.4
+FINISH_SHORTCUT = "Ctrl+Shift+Return"  # also Chat › Finish Now (app.menus)
 PLACEHOLDER = "Message gpt-oss (Return sends, Shift+Return for a new line)"
 
 
@@ -74,9 +86,30 @@ class ComposerInput(QPlainTextEdit):
             super().dropEvent(event)
 
 
+class StatusLabel(QLabel):
+    """The model's state by Send. It gives way when the window is narrow: the text is cut with
+    "…" (the whole of it in the tooltip) instead of widening the composer past the window."""
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(self.alignment()), text)
+
+
 class Composer(QFrame):
     send_requested = Signal(str)
     stop_requested = Signal()
+    finish_requested = Signal()  # "Finish now": end the reasoning, answer at once
+    finish_available = Signal(bool)  # the model is reasoning: Finish Now can act
     attach_requested = Signal()
     effort_chosen = Signal(str)
     edit_last_requested = Signal()
@@ -125,8 +158,9 @@ class Composer(QFrame):
             button.clicked.connect(lambda _=False, v=value: self.effort_chosen.emit(v))
             self._effort_group.addButton(button)
             self.effort_buttons[value] = button
-        self.status_label = QLabel()
+        self.status_label = StatusLabel()
         self.status_label.setProperty("role", "secondary")
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.setup_button = QToolButton()
         self.setup_button.setText("Set Up Model…")
         self.setup_button.setAccessibleName("Set up a model")
@@ -137,6 +171,15 @@ class Composer(QFrame):
         self.send_button = QToolButton()
         self.send_button.setProperty("role", "send")
         self.send_button.clicked.connect(self._send_or_stop)
+        self.finish_button = QToolButton()
+        self.finish_button.setText("Finish Now")
+        self.finish_button.setAccessibleName("Finish now")
+        keys = QKeySequence(FINISH_SHORTCUT).toString(QKeySequence.SequenceFormat.NativeText)
+        self.finish_button.setToolTip(f"Stop reasoning and answer now ({keys})")
+        self.finish_button.setProperty("role", "composer-action")
+        self.finish_button.clicked.connect(self.finish_now)
+        self.finish_button.hide()
+        self._reasoning = False
 
         toolbar = QHBoxLayout()
         toolbar.setContentsMargins(0, 0, 0, 0)
@@ -146,8 +189,9 @@ class Composer(QFrame):
         for button in self.effort_buttons.values():
             toolbar.addWidget(button)
         toolbar.addStretch(1)
-        toolbar.addWidget(self.status_label)
+        toolbar.addWidget(self.status_label, 1)  # the one part that shrinks
         toolbar.addWidget(self.setup_button)
+        toolbar.addWidget(self.finish_button)
         toolbar.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -203,6 +247,26 @@ class Composer(QFrame):
         self.send_button.setProperty("icon_name", "stop" if busy else "send")
         self.send_button.setAccessibleName("Stop the answer" if busy else "Send message")
         self.send_button.setToolTip("Stop (Ctrl+. or Esc)" if busy else "Send (Return)")
+        self._set_reasoning(False)  # a new answer starts with reading the prompt
+
+    @Slot(object)
+    def follow_turn(self, update: TurnUpdate) -> None:
+        """Finish Now shows while the model writes its reasoning, until the answer begins (or
+        the reasoning is cut)."""
+        if not self._busy:
+            return
+        if update.answer or update.cut is not None:
+            self._set_reasoning(False)
+        elif update.analysis or update.steps:
+            self._set_reasoning(True)
+
+    def _set_reasoning(self, reasoning: bool) -> None:
+        if reasoning and not self._reasoning:
+            self.finish_button.setEnabled(True)
+        self.finish_button.setVisible(reasoning)
+        if reasoning != self._reasoning:
+            self._reasoning = reasoning
+            self.finish_available.emit(reasoning)
 
     def set_status(self, text: str, *, offer_setup: bool = False) -> None:
         """The model's state by Send; `offer_setup` adds a "Set Up Model…" link beside it."""
@@ -264,6 +328,13 @@ class Composer(QFrame):
             self.stop_requested.emit()
         else:
             self.send_requested.emit(self.text())
+
+    @Slot()
+    def finish_now(self) -> None:
+        """The button, or Chat › Finish Now: asks once per reasoning phase."""
+        if self._reasoning and self.finish_button.isEnabled():
+            self.finish_button.setEnabled(False)  # once: the cut follows within a token
+            self.finish_requested.emit()
 
     @Slot()
     def _escape(self) -> None:

@@ -1,5 +1,6 @@
 """The UI thread's handle on the engine thread: requests go out as queued signals, results come
-back as the worker's signals, and Stop sets the running request's threading.Event directly.
+back as the worker's signals, and Stop (and Finish Now) set the running request's
+threading.Events directly.
 
 Nothing here blocks the UI except `shutdown`, which waits (bounded) for the current token.
 QThread.terminate is never used: a thread killed inside MLX could leave the GPU in any state.
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.engine_worker import EngineWorker, ModelInfo, TurnRequest
+from app.engine_requests import ModelInfo, TurnRequest
+from app.engine_worker import EngineWorker
 from app.turn_stream import TurnResult
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class EngineClient(QObject):
     tokens_counted = Signal(int, int)
     history_failed = Signal(object)  # ErrorInfo
     prompt_cache_cleared = Signal(object)  # bytes freed
+    model_requested = Signal(str)  # the folder a load was asked for (the one in use once loaded)
     _load_requested = Signal(str, str)
     _turn_requested = Signal(object)
     _count_requested = Signal(int, str)
@@ -71,6 +74,7 @@ class EngineClient(QObject):
         self._current: TurnRequest | None = None
         self._turn_ids = 0
         self.model: ModelInfo | None = None
+        self.model_path = ""  # the folder last asked to load, also while it loads
         self._thread.start()
 
     @property
@@ -98,7 +102,9 @@ class EngineClient(QObject):
 
     def load(self, path: str, profile: str) -> None:
         self.model = None
+        self.model_path = path
         self._load_requested.emit(path, profile)
+        self.model_requested.emit(path)
 
     def start_turn(self, request: TurnRequest) -> None:
         if self._current is not None:
@@ -124,6 +130,11 @@ class EngineClient(QObject):
         """Stop the running answer at the next token; what was written is kept."""
         if self._current is not None:
             self._current.cancel.set()
+
+    def finish_now(self) -> None:
+        """End the running answer's reasoning at the next token, so the model answers at once."""
+        if self._current is not None:
+            self._current.finish.set()
 
     def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Stop any answer, release the model on its own thread and end that thread."""

@@ -20,120 +20,45 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+import engine
 from app.document_library import DocumentLibrary
+from app.engine_requests import (
+    Loader,
+    ModelInfo,
+    SessionFactory,
+    TurnRequest,
+    TurnSession,
+)
 from app.history import HistoryError, HistoryStore
-from app.history_bridge import stats_record
+from app.history_bridge import continues, stats_record
 from app.messages import ErrorInfo
 from app.turn_stream import AnswerStream, TurnResult, citation_records
 from engine import (
     DEFAULT_PROMPT_CACHE_BYTES,
     ChatEvent,
-    ChatSession,
-    DocumentDecision,
     EngineError,
     HarmonyTokenizer,
-    LoadedModel,
     Message,
     ModelArgs,
     ModelLoadError,
-    PromptCache,
-    ReasoningEffort,
-    SamplingSettings,
-    ToolCallRequested,
-    TurnEvents,
     clear_prompt_cache_folder,
-    load_model,
     machine_budget,
     recommend,
 )
+
+if TYPE_CHECKING:  # the engine thread imports these (and MLX) when it loads a model
+    from engine import PromptCache, TurnEvents
 
 log = logging.getLogger(__name__)
 
 # The app defines no tools; if the model calls one anyway it is told so, a few times per turn.
 NO_TOOLS_RESULT = '{"error": "no tools are available in this chat"}'
 MAX_TOOL_REPLIES = 3
-
-Action = Literal["send", "regenerate", "edit"]
-
-
-class TurnSession(Protocol):
-    """What the worker needs of a chat session (engine.ChatSession; fakes in tests)."""
-
-    @property
-    def messages(self) -> tuple[Message, ...]: ...
-    @property
-    def pending_tool_call(self) -> ToolCallRequested | None: ...
-    def set_effort(self, effort: ReasoningEffort | str) -> None: ...
-    def set_sampling(self, settings: SamplingSettings) -> None: ...
-    def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ChatEvent]: ...
-    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[ChatEvent]: ...
-    def edit_last_user_message(
-        self, text: str, cancel: threading.Event | None = None
-    ) -> Iterator[ChatEvent]: ...
-    def submit_tool_result(
-        self, call: ToolCallRequested, result_text: str, cancel: threading.Event | None = None
-    ) -> Iterator[ChatEvent]: ...
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    path: str
-    context_tokens: int  # what the memory plan allows, at most the model's own context
-    profile: str
-    dtype: str = ""
-    expert_backend: str = ""
-    expert_backend_reason: str = ""
-    load_seconds: float = 0.0
-    fit_message: str = ""
-    fits: bool = True  # False when the memory plan says even the smallest profile is tight
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name or self.path
-
-    def diagnostics(self) -> dict[str, str]:
-        """Rows for the About window."""
-        rows = {
-            "Model": self.path,
-            "Context": f"{self.context_tokens:,} tokens",
-            "Profile": self.profile,
-            "Expert backend": self.expert_backend
-            + (f" ({self.expert_backend_reason})" if self.expert_backend_reason else ""),
-            "Activations": self.dtype,
-            "Load time": f"{self.load_seconds:.1f} s",
-        }
-        if self.fit_message:
-            rows["Memory"] = self.fit_message
-        return {k: v for k, v in rows.items() if v}
-
-
-@dataclass(frozen=True)
-class TurnRequest:
-    """One answer to write. `history` is the conversation before the turn as the store has it
-    (for "regenerate" and "edit" it ends with the user message being answered or replaced);
-    the worker rebuilds its session from it when its own does not match."""
-
-    turn_id: int
-    conversation_id: int
-    message_id: int  # the assistant row in the store that the answer streams into
-    action: Action
-    text: str  # the composed user message, for "send" and "edit"
-    history: tuple[Message, ...]
-    effort: str
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    # How this turn reads its attached documents; "browse" turns search them with the browser.
-    documents: DocumentDecision | None = None
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
-
-
-Loader = Callable[[str, str, Callable[[int, int], None]], tuple[Any, Any, ModelInfo]]
-SessionFactory = Callable[[Any, Any, Sequence[Message]], TurnSession]
 
 
 def load_engine(
@@ -155,7 +80,7 @@ def load_engine(
             verdict.require_fit()
         chosen, fit, planned = verdict.profile, verdict.message, verdict.max_context
         fits = verdict.fits
-    model = load_model(model_dir, profile=chosen, on_progress=on_progress)
+    model = engine.load_model(model_dir, profile=chosen, on_progress=on_progress)
     tokenizer = HarmonyTokenizer.from_model_dir(model_dir)
     context = min(model.max_context, planned) if planned > 0 else model.max_context
     info = ModelInfo(
@@ -168,6 +93,7 @@ def load_engine(
         load_seconds=model.load_seconds,
         fit_message=fit,
         fits=fits,
+        is_demo=model.is_demo,
     )
     return model, tokenizer, info
 
@@ -176,13 +102,11 @@ def chat_sessions(instructions: str | None) -> SessionFactory:
     """The real session factory: a ChatSession continuing `history`, with our instructions."""
 
     def make(model: Any, tokenizer: Any, history: Sequence[Message]) -> TurnSession:
-        return ChatSession.from_messages(model, tokenizer, history, instructions=instructions)
+        return engine.ChatSession.from_messages(
+            model, tokenizer, history, instructions=instructions
+        )
 
     return make
-
-
-def _user_texts(messages: Sequence[Message]) -> list[str]:
-    return [m.text for m in messages if m.role == "user"]
 
 
 class EngineWorker(QObject):
@@ -205,11 +129,14 @@ class EngineWorker(QObject):
         prompt_cache_dir: Path | str | None = None,
         prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
         library_path: Path | str | None = None,
+        index_jobs: engine.IndexJobs | None = None,  # app/library_indexer.py's thread
     ) -> None:
         super().__init__()
         # None: no document library, so documents too long to read whole are refused.
         self._library = DocumentLibrary(
-            None if library_path is None else Path(library_path), warn=self.history_failed.emit
+            None if library_path is None else Path(library_path),
+            warn=self.history_failed.emit,
+            jobs=index_jobs,
         )
         self._prompt_cache_dir = None if prompt_cache_dir is None else Path(prompt_cache_dir)
         self._prompt_cache_bytes = prompt_cache_bytes
@@ -277,12 +204,16 @@ class EngineWorker(QObject):
             session = self._session_for(request)
             session.set_effort(request.effort)
             session.set_sampling(request.sampling)
+            if isinstance(session, engine.ChatSession):  # test fakes have no developer message
+                if request.instructions is not None:
+                    session.set_instructions(request.instructions)
+                session.set_max_answer_tokens(request.answer_tokens)
             loop = self._library.tool_loop(
                 session, request.documents, self._tokenizer, request.cancel
             )
             if loop is not None:
-                first = cast(TurnEvents, self._begin(session, request))  # a ChatSession's turn
-                finished = stream.consume(loop.run(first, request.cancel))
+                first = cast("TurnEvents", self._begin(session, request))  # a ChatSession's turn
+                finished = stream.consume(loop.run(first, request.cancel, request.finish))
             else:
                 finished = stream.consume(self._begin(session, request))
             for _ in range(MAX_TOOL_REPLIES):
@@ -292,7 +223,9 @@ class EngineWorker(QObject):
                 # A malformed call gets back what to fix; a well-formed one, that no tools run here.
                 reply = call.error_result() or NO_TOOLS_RESULT
                 stream.record_tool_result(call, reply)
-                finished = stream.consume(session.submit_tool_result(call, reply, request.cancel))
+                finished = stream.consume(
+                    session.submit_tool_result(call, reply, request.cancel, request.finish)
+                )
             status = "complete"
             if finished.reason == "cancel":
                 status = "interrupted" if self.quitting.is_set() else "cancelled"
@@ -400,12 +333,12 @@ class EngineWorker(QObject):
         same = (
             session is not None
             and self._conversation_id == request.conversation_id
-            and _user_texts(session.messages) == _user_texts(request.history)
+            and continues(session.messages, request.history)
         )
         if not same or session is None:
             session = self._factory(self._model, self._tokenizer, request.history)
             self._session, self._conversation_id = session, request.conversation_id
-            if self._prompt_cache is not None and isinstance(session, ChatSession):
+            if self._prompt_cache is not None and isinstance(session, engine.ChatSession):
                 self._prompt_cache.restore(str(request.conversation_id), session)
         return session
 
@@ -413,12 +346,12 @@ class EngineWorker(QObject):
         """A prompt cache for the real engine's model; fakes in tests have none."""
         folder = self._prompt_cache_dir
         model, tokenizer = self._model, self._tokenizer
-        if folder is None or not isinstance(model, LoadedModel):
+        if folder is None or not isinstance(model, engine.LoadedModel):
             return
         if not isinstance(tokenizer, HarmonyTokenizer):
             return
         try:
-            self._prompt_cache = PromptCache(
+            self._prompt_cache = engine.PromptCache(
                 model, tokenizer, folder, max_bytes=self._prompt_cache_bytes
             )
         except (OSError, EngineError) as e:  # the model works without one, only slower
@@ -445,7 +378,7 @@ class EngineWorker(QObject):
         session, cache = self._session, self._prompt_cache
         if cache is None or self._conversation_id != conversation_id:
             return
-        if not isinstance(session, ChatSession):
+        if not isinstance(session, engine.ChatSession):
             return
         try:
             result = cache.save(str(conversation_id), session)
@@ -459,7 +392,7 @@ class EngineWorker(QObject):
     @staticmethod
     def _begin(session: TurnSession, request: TurnRequest) -> Iterator[ChatEvent]:
         if request.action == "regenerate":
-            return session.regenerate(request.cancel)
+            return session.regenerate(request.cancel, request.finish)
         if request.action == "edit":
-            return session.edit_last_user_message(request.text, request.cancel)
-        return session.send(request.text, request.cancel)
+            return session.edit_last_user_message(request.text, request.cancel, request.finish)
+        return session.send(request.text, request.cancel, request.finish)

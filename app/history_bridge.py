@@ -76,6 +76,24 @@ def engine_history(messages: Sequence[StoredMessage]) -> list[Message]:
     return history
 
 
+def continues(session: Sequence[Message], history: Sequence[Message]) -> bool:
+    """Whether a live session already holds `history` (a turn's), so the engine may go on with
+    it. The questions and the answers must both match: after the user picked another version
+    of an answer, the session still holds the one it wrote. For Regenerate and Edit the history
+    ends with the question, and the session may hold one answer more."""
+    said, heard = _dialogue(session), _dialogue(history)
+    return said[: len(heard)] == heard and all(role != "user" for role, _ in said[len(heard) :])
+
+
+def _dialogue(messages: Sequence[Message]) -> list[tuple[str, str]]:
+    # Reasoning and tool calls are left out: the final answers and the questions decide.
+    return [
+        (m.role, m.text)
+        for m in messages
+        if m.role == "user" or (m.role == "assistant" and m.channel == "final")
+    ]
+
+
 def stats_record(
     stats: TurnStats, *, thinking_s: float, cut: ReasoningCut | None, reason: str
 ) -> dict[str, Any]:

@@ -33,14 +33,18 @@ from PySide6.QtWidgets import (
 )
 
 from app import messages, resources
+from app.announce import announce_turn
 from app.application import apply_theme, is_dark
 from app.attachments import AttachmentList, AttachmentTray
 from app.banner import BannerArea
 from app.chat_controller import ChatController
+from app.chat_instructions import ChatInstructionsEditor
 from app.chat_view import READING_WIDTH, ChatView
 from app.composer import Composer, local_files
 from app.engine_client import EngineClient
 from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
+from app.library_folders import folders_page
+from app.library_indexer import LibraryIndexer
 from app.menus import ShortcutsDialog, build_dock_menu, build_menus, shortcut_rows
 from app.settings import FONT_SCALE, Settings, SettingsStore, with_recent
 from app.settings_dialog import SettingsDialog
@@ -80,8 +84,10 @@ class MainWindow(QMainWindow):
         engine: EngineClient,
         profile_override: str | None = None,
         parent: QWidget | None = None,
+        library: LibraryIndexer | None = None,
     ) -> None:
         super().__init__(parent)
+        self.library = library  # background indexing; its folders are a Settings section
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
@@ -127,10 +133,16 @@ class MainWindow(QMainWindow):
         self.dock_menu = build_dock_menu(self.menu_actions, self)
         self._base_font = QFont(self.view.font())
         self._connect_actions()
+        self.chat_instructions = ChatInstructionsEditor(
+            store, settings, self.menu_actions.chat_instructions, self._conversation_id, self
+        )
         self.attachments.changed.connect(self._remember_documents)
         self.controller.conversation_changed.connect(self._update_title)
         self.sidebar.conversations_shown.connect(self._update_title)
+        self.engine.model_loaded.connect(self._update_title)
         self.sidebar.delete_requested.connect(self.confirm_delete)
+        self.sidebar.hit_opened.connect(self.view.show_hit)
+        self.controller.turn_completed.connect(lambda result: announce_turn(self, result))
         self.controller.setup_requested.connect(self.choose_model)
         self.composer.attach_requested.connect(self.choose_attachments)
         self.controller.busy_changed.connect(self._busy_changed)
@@ -270,7 +282,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def show_settings(self) -> None:
         if self._settings_dialog is None:
-            self._settings_dialog = SettingsDialog(self.settings, self, engine=self.engine)
+            self._settings_dialog = SettingsDialog(
+                self.settings, self, engine=self.engine, library=folders_page(self.library)
+            )
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
@@ -324,6 +338,10 @@ class MainWindow(QMainWindow):
         a.show_reasoning.toggled.connect(lambda on: self.settings.update(show_reasoning=on))
         a.show_sidebar.toggled.connect(lambda on: self.settings.update(show_sidebar=on))
         a.stop.triggered.connect(self.controller.stop)
+        a.finish_now.triggered.connect(self.composer.finish_now)
+        self.composer.finish_requested.connect(self.engine.finish_now)
+        self.composer.finish_available.connect(a.finish_now.setEnabled)
+        self.engine.turn_progressed.connect(self.composer.follow_turn)
         a.regenerate.triggered.connect(self.controller.regenerate)
         a.edit_last.triggered.connect(self.controller.edit_last)
         for value, action in a.effort.items():
@@ -335,6 +353,9 @@ class MainWindow(QMainWindow):
         a.shortcuts_help.triggered.connect(self.show_shortcuts)
         a.open_recent.aboutToShow.connect(self._fill_open_recent)
         self._fill_open_recent()  # so a Mac menu bar knows whether the item is enabled
+
+    def _conversation_id(self) -> int | None:
+        return self.controller.conversation_id
 
     def _chat_title(self) -> str:
         chat = self.controller.conversation_id
@@ -351,7 +372,11 @@ class MainWindow(QMainWindow):
     @Slot()
     def _update_title(self) -> None:
         title = self._chat_title()
-        self.setWindowTitle(f"{title} — {APP_NAME}" if title else APP_NAME)
+        parts = [title] if title else []
+        if self.engine.model is not None and self.engine.model.is_demo:
+            parts.append(self.engine.model.name)  # never mistaken for gpt-oss
+        # Ending with the app's name keeps Qt from appending it a second time on Linux.
+        self.setWindowTitle(" — ".join([*parts, APP_NAME]))
 
     @Slot()
     def _remember_documents(self) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
+from app.composer import FINISH_SHORTCUT
 
 EFFORT_SHORTCUTS = {"low": "Ctrl+Alt+1", "medium": "Ctrl+Alt+2", "high": "Ctrl+Alt+3"}
 
@@ -50,8 +51,10 @@ class Actions:
     show_reasoning: QAction
     show_sidebar: QAction
     stop: QAction
+    finish_now: QAction
     regenerate: QAction
     edit_last: QAction
+    chat_instructions: QAction
     effort: dict[str, QAction]
     effort_group: QActionGroup
     minimize: QAction
@@ -115,9 +118,12 @@ def build_menus(window: QMainWindow) -> Actions:
 
     chat = bar.addMenu("&Chat")
     stop = _action(chat, "Stop", ["Ctrl+.", "Esc"], icon="stop")
+    finish_now = _action(chat, "Finish Now", FINISH_SHORTCUT)
+    finish_now.setEnabled(False)  # only while the model reasons (Composer.finish_available)
     regenerate = _action(chat, "Regenerate", "Ctrl+R")
     edit_last = _action(chat, "Edit Last Message")
     chat.addSeparator()
+    chat_instructions = _action(chat, "Chat Instructions…")
     effort_menu = chat.addMenu("Reasoning Effort")
     effort_group = QActionGroup(window)
     effort_group.setExclusive(True)
@@ -155,8 +161,10 @@ def build_menus(window: QMainWindow) -> Actions:
         show_reasoning=show_reasoning,
         show_sidebar=show_sidebar,
         stop=stop,
+        finish_now=finish_now,
         regenerate=regenerate,
         edit_last=edit_last,
+        chat_instructions=chat_instructions,
         effort=effort,
         effort_group=effort_group,
         minimize=minimize,

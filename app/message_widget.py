@@ -68,9 +68,50 @@ def _attachment_chip(description: str) -> QWidget:
     text = QLabel(description)
     text.setProperty("role", "secondary")
     text.setAccessibleName(f"Attachment: {description}")
+    text.setToolTip(description)
+    text.setMinimumWidth(1)  # a long file name is cut at the column's edge, never widens it
     row.addWidget(icon)
     row.addWidget(text, 1)
     return chip
+
+
+class VersionSwitcher(QWidget):
+    """‹ 2/3 › under an answer that was regenerated: which version is shown, and the way to
+    the others. Hidden while an answer has a single version."""
+
+    version_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.version, self.count, self._allowed = 1, 1, True
+        self.previous = _tool_button("‹", "Previous version of this answer")
+        self.next = _tool_button("›", "Next version of this answer")
+        self.label = QLabel()
+        self.label.setProperty("role", "secondary")
+        self.previous.clicked.connect(lambda: self.version_chosen.emit(self.version - 1))
+        self.next.clicked.connect(lambda: self.version_chosen.emit(self.version + 1))
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        for widget in (self.previous, self.label, self.next):
+            row.addWidget(widget)
+        self.set_versions(1, 1)
+
+    def set_versions(self, version: int, count: int) -> None:
+        self.version, self.count = version, count
+        self.label.setText(f"{version}/{count}")
+        self.label.setAccessibleName(f"Version {version} of {count}")
+        self.setVisible(count > 1)
+        self._sync()
+
+    def set_allowed(self, allowed: bool) -> None:
+        """False while a turn runs: the conversation under it must not change."""
+        self._allowed = allowed
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.setEnabled(self._allowed and self.version > 1)
+        self.next.setEnabled(self._allowed and self.version < self.count)
 
 
 class UserMessageWidget(QFrame):
@@ -100,6 +141,7 @@ class UserMessageWidget(QFrame):
 
 class AssistantMessageWidget(QFrame):
     regenerate_requested = Signal()
+    version_requested = Signal(int, int)  # message id, version number
 
     def __init__(
         self,
@@ -132,8 +174,13 @@ class AssistantMessageWidget(QFrame):
         self.regenerate_button = _tool_button("Regenerate", "Regenerate this answer")
         self.regenerate_button.clicked.connect(self.regenerate_requested)
         self.regenerate_button.hide()
+        self.versions = VersionSwitcher()
+        self.versions.version_chosen.connect(
+            lambda version: self.version_requested.emit(self.message_id, version)
+        )
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.versions)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.regenerate_button)
         buttons.addStretch(1)
@@ -253,6 +300,24 @@ class AssistantMessageWidget(QFrame):
         if isinstance(cited := message.stats.get("citations"), list):
             self.set_citations(cited)
         self.copy_button.setVisible(bool(message.content))
+        self.versions.set_versions(message.version, message.version_count)
+
+    def show_version(self, message: StoredMessage, count: int) -> None:
+        """Replace what the answer shows by another of its versions (answer, reasoning, facts)."""
+        expanded = self.thinking.is_expanded()
+        fresh = ThinkingPane()  # a version's tool calls and steps must not add to another's
+        fresh.set_expanded(expanded)
+        layout = self.layout()
+        assert layout is not None
+        layout.replaceWidget(self.thinking, fresh)
+        self.thinking.hide()
+        self.thinking.deleteLater()
+        self.thinking = fresh
+        self.effort = message.effort
+        self._citations = None
+        self.answer.set_citations({})
+        self.restore(message)
+        self.versions.set_versions(message.version, count)
 
     # -- shared ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 It runs the same code inside the bundle and from the source tree, and checks in order:
 
 - window: Qt starts (offscreen unless QT_QPA_PLATFORM or --platform says otherwise) and shows
-  the real main window, built by app.main with a fresh temporary --data-dir and no model; the
+  the real main window, built by app.launch with a fresh temporary --data-dir and no model; the
   time from process start to that window is the start-up time we publish;
 - files: the Metal kernel sources and resources resolve where the app looks for them (inside
   the bundle when frozen, never in a source tree that happens to sit next to it);
@@ -186,11 +186,12 @@ def _main_window(data_dir: Path) -> tuple[QMainWindow, str, Callable[[], None]]:
     from PySide6.QtWidgets import QMainWindow
 
     try:
-        from app.main import build, parse_args
+        from app.arguments import parse_args
+        from app.launch import build
     except ModuleNotFoundError as e:
-        if e.name != "app.main":
+        if e.name not in ("app.arguments", "app.launch"):
             raise
-        return QMainWindow(), "QMainWindow (app.main does not exist yet)", lambda: None
+        return QMainWindow(), "QMainWindow (app.launch does not exist yet)", lambda: None
     args, _ = parse_args(["--data-dir", str(data_dir)])
     window = build(args)
 

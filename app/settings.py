@@ -39,6 +39,23 @@ class FontSize(StrEnum):
 
 
 FONT_SCALE = {FontSize.SMALL: 0.9, FontSize.DEFAULT: 1.0, FontSize.LARGE: 1.2}
+
+
+class AnswerLength(StrEnum):
+    """How long answers should be: a cap on the final answer's tokens and one sentence of
+    guidance in the developer message (app.chat_instructions)."""
+
+    SHORT = "short"
+    NORMAL = "normal"
+    LONG = "long"
+
+
+# Short still leaves room for a small table or code block; Normal (None) keeps the engine's cap.
+ANSWER_TOKENS: dict[AnswerLength, int | None] = {
+    AnswerLength.SHORT: 1024,
+    AnswerLength.NORMAL: None,
+    AnswerLength.LONG: 32768,
+}
 MAX_RECENT_DOCUMENTS = 10
 
 
@@ -55,6 +72,9 @@ class Profile(StrEnum):
 class Settings:
     reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM  # for new conversations
     temperature: float = 1.0  # OpenAI's recommendation for gpt-oss
+    # The developer message's custom part for every chat (a chat may have its own).
+    custom_instructions: str = ""
+    answer_length: AnswerLength = AnswerLength.NORMAL
     model_dir: str = ""
     profile: Profile = Profile.AUTO
     theme: Theme = Theme.SYSTEM
@@ -108,6 +128,8 @@ def _stored(value: Any) -> Any:
 _TYPES: dict[str, Any] = {
     "reasoning_effort": ReasoningEffort,
     "temperature": float,
+    "custom_instructions": str,
+    "answer_length": AnswerLength,
     "model_dir": str,
     "profile": Profile,
     "theme": Theme,

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.engine_client import EngineClient
 from app.settings import (
     MAX_PROMPT_CACHE_GB,
+    AnswerLength,
     FontSize,
     Profile,
     Settings,
@@ -37,6 +39,12 @@ PROFILE_TITLES = {
 }
 THEME_TITLES = {Theme.SYSTEM: "Follow the system", Theme.LIGHT: "Light", Theme.DARK: "Dark"}
 FONT_SIZE_TITLES = {FontSize.SMALL: "Small", FontSize.DEFAULT: "Default", FontSize.LARGE: "Large"}
+LENGTH_TITLES = {
+    AnswerLength.SHORT: "Short",
+    AnswerLength.NORMAL: "Normal",
+    AnswerLength.LONG: "Long",
+}
+INSTRUCTIONS_LINES = 5
 
 
 def _named(widget: QWidget, name: str, description: str = "") -> QWidget:
@@ -58,6 +66,7 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         engine: EngineClient | None = None,
+        library: QWidget | None = None,  # Settings › Library folders (app/library_folders.py)
     ) -> None:
         super().__init__(parent)
         self._engine = engine
@@ -77,6 +86,27 @@ class SettingsDialog(QDialog):
             self.temperature,
             "Temperature",
             "1.0 is OpenAI's recommendation; 0 always picks the likeliest token.",
+        )
+        self.instructions = QPlainTextEdit()
+        self.instructions.setTabChangesFocus(True)
+        self.instructions.setPlaceholderText(
+            'How gpt-oss should answer in every chat, e.g. "I am a biologist; be concise."'
+        )
+        lines = self.instructions.fontMetrics().lineSpacing() * INSTRUCTIONS_LINES
+        self.instructions.setFixedHeight(lines + 2 * self.instructions.frameWidth() + 8)
+        _named(
+            self.instructions,
+            "Custom instructions",
+            "Sent to the model with every message; a chat can have its own (Chat › Chat "
+            "Instructions).",
+        )
+        self.answer_length = QComboBox()
+        for length, title in LENGTH_TITLES.items():
+            self.answer_length.addItem(title, length.value)
+        _named(
+            self.answer_length,
+            "Answer length",
+            "Asks for shorter or longer answers and caps their length.",
         )
         self.show_reasoning = QCheckBox("Show the reasoning section")
         _named(self.show_reasoning, "Show the reasoning section")
@@ -131,6 +161,8 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Default reasoning effort:", self.effort)
         form.addRow("Temperature:", self.temperature)
+        form.addRow("Custom instructions:", self.instructions)
+        form.addRow("Answer length:", self.answer_length)
         form.addRow("", self.show_reasoning)
         form.addRow("", self.collapse)
         form.addRow("", self.export_reasoning)
@@ -143,14 +175,25 @@ class SettingsDialog(QDialog):
         note.setProperty("role", "secondary")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        if library is not None:
+            layout.addWidget(library)
         layout.addWidget(note, 0, Qt.AlignmentFlag.AlignRight)
 
+        # Its full height: Qt first shows a window at most 2/3 of the screen tall, and squeezed
+        # form rows overlap (the instructions box over Answer length).
+        self.resize(self.sizeHint())
         self._show(store.settings)
         store.changed.connect(self._show)
         self.effort.currentIndexChanged.connect(
             lambda: store.update(reasoning_effort=ReasoningEffort(self.effort.currentData()))
         )
         self.temperature.valueChanged.connect(lambda v: store.update(temperature=float(v)))
+        self.instructions.textChanged.connect(
+            lambda: store.update(custom_instructions=self.instructions.toPlainText())
+        )
+        self.answer_length.currentIndexChanged.connect(
+            lambda: store.update(answer_length=AnswerLength(self.answer_length.currentData()))
+        )
         self.show_reasoning.toggled.connect(lambda on: store.update(show_reasoning=on))
         self.collapse.toggled.connect(lambda on: store.update(collapse_reasoning_when_done=on))
         self.export_reasoning.toggled.connect(
@@ -170,6 +213,7 @@ class SettingsDialog(QDialog):
         self.clear_prompt_cache.clicked.connect(self._clear_prompt_cache)
         if engine is not None:
             engine.prompt_cache_cleared.connect(self._prompt_cache_cleared)
+            engine.model_requested.connect(lambda _path: self._show_model_folder())
         self._show_prompt_cache_use()
 
     @Slot(object)
@@ -177,6 +221,8 @@ class SettingsDialog(QDialog):
         controls: list[QWidget] = [
             self.effort,
             self.temperature,
+            self.instructions,
+            self.answer_length,
             self.show_reasoning,
             self.collapse,
             self.export_reasoning,
@@ -190,17 +236,29 @@ class SettingsDialog(QDialog):
         try:
             self.effort.setCurrentIndex(self.effort.findData(settings.reasoning_effort.value))
             self.temperature.setValue(settings.temperature)
+            if self.instructions.toPlainText() != settings.custom_instructions:
+                self.instructions.setPlainText(settings.custom_instructions)  # keeps the cursor
+            self.answer_length.setCurrentIndex(
+                self.answer_length.findData(settings.answer_length.value)
+            )
             self.show_reasoning.setChecked(settings.show_reasoning)
             self.collapse.setChecked(settings.collapse_reasoning_when_done)
             self.export_reasoning.setChecked(settings.include_reasoning_in_exports)
             self.theme.setCurrentIndex(self.theme.findData(settings.theme.value))
             self.font_size.setCurrentIndex(self.font_size.findData(settings.font_size.value))
             self.profile.setCurrentIndex(self.profile.findData(settings.profile.value))
-            self.model_dir.setText(settings.model_dir)
+            self._show_model_folder(settings)
             self.prompt_cache_gb.setValue(settings.prompt_cache_gb)
         finally:
             for control in controls:
                 control.blockSignals(False)
+
+    def _show_model_folder(self, settings: Settings | None = None) -> None:
+        """The folder in use (or loading), which `--model` may have given for this run only;
+        else the one chosen in Settings."""
+        chosen = (settings or self._store.settings).model_dir
+        in_use = self._engine.model_path if self._engine is not None else ""
+        self.model_dir.setText(in_use or chosen)
 
     @Slot()
     def _choose_model(self) -> None:

@@ -51,6 +51,9 @@ SEARCH_DELAY_MS = 150
 HEADING_ROLE = Qt.ItemDataRole.UserRole + 2
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+# A hit's matched words (as the snippet marks them) and whether they are in the reasoning.
+MATCHES_ROLE = Qt.ItemDataRole.UserRole + 3
+IN_REASONING_ROLE = Qt.ItemDataRole.UserRole + 4
 
 
 # Markdown syntax a snippet may carry from an answer: the marks go, the words stay.
@@ -72,6 +75,15 @@ def highlighted(snippet: str) -> str:
     """A search snippet as HTML: Markdown marks dropped, escaped, then the match markers <b>."""
     text = html.escape(plain_snippet(snippet))
     return text.replace(MATCH_START, "<b>").replace(MATCH_END, "</b>")
+
+
+def matched_words(hit: SearchHit) -> list[str]:
+    """The words a hit matched, as written in the message ("pyth" matches "Python"), once each."""
+    words: dict[str, str] = {}
+    for text, is_match in hit.parts():
+        if is_match and text.strip():
+            words.setdefault(text.strip().casefold(), text.strip())
+    return list(words.values())
 
 
 def date_group(when: datetime, today: date) -> str:
@@ -174,6 +186,8 @@ class BackgroundSearch(QObject):
 class Sidebar(QWidget):
     conversation_selected = Signal(int)
     hit_selected = Signal(int, object)  # conversation id, message id or None
+    # After hit_selected has opened the chat: message id or None, matched words, in reasoning.
+    hit_opened = Signal(object, list, bool)
     new_chat_requested = Signal()
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
@@ -303,6 +317,8 @@ class Sidebar(QWidget):
                 item = QListWidgetItem()
                 item.setData(ID_ROLE, hit.conversation_id)
                 item.setData(MESSAGE_ROLE, hit.message_id)
+                item.setData(MATCHES_ROLE, matched_words(hit))
+                item.setData(IN_REASONING_ROLE, hit.in_reasoning)
                 where = " (in reasoning)" if hit.in_reasoning else ""
                 label = QLabel(
                     f"<b>{html.escape(hit.title)}</b><br>"
@@ -386,7 +402,10 @@ class Sidebar(QWidget):
         if conversation_id is None:
             return
         if self.searching():
-            self.hit_selected.emit(int(conversation_id), item.data(MESSAGE_ROLE))
+            message_id = item.data(MESSAGE_ROLE)
+            self.hit_selected.emit(int(conversation_id), message_id)
+            words = item.data(MATCHES_ROLE) or []
+            self.hit_opened.emit(message_id, list(words), bool(item.data(IN_REASONING_ROLE)))
         elif conversation_id != self._current:  # a click and an activation may both arrive
             self._current = int(conversation_id)
             self.conversation_selected.emit(int(conversation_id))

@@ -18,36 +18,18 @@ next first instance instead of handing its files to one that is going away.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import json
 import logging
-import os
-import re
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from app.handover import handover_message, server_name
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_MS = 1000
 MAX_MESSAGE_BYTES = 1 << 20  # thousands of paths; anything bigger is not from us
-
-
-def server_name(app_id: str) -> str:
-    """A short per-user name: macOS limits socket paths to 104 bytes, and $TMPDIR is long."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
-    digest = hashlib.sha256(f"{app_id}\0{user}".encode()).hexdigest()[:12]
-    return f"{re.sub(r'[^A-Za-z0-9]', '', app_id)[:24]}-{digest}"
-
-
-def folder_app_id(app_id: str, data_folder: Path | str) -> str:
-    """An app id for one data folder, however it is spelled: "~", symlinks, ".." and a trailing
-    slash all resolve to the same real path (a case-insensitive disk may still differ by case;
-    the history's lock file catches that)."""
-    real = os.path.realpath(os.path.expanduser(data_folder))
-    return f"{app_id}-{hashlib.sha256(real.encode()).hexdigest()[:12]}"
 
 
 class SingleInstance(QObject):
@@ -75,8 +57,7 @@ class SingleInstance(QObject):
         if self.is_primary() or self._client is None:
             return False
         client, self._client = self._client, None
-        message = {"files": [os.path.abspath(p) for p in paths], "activate": True}
-        client.write(json.dumps(message).encode() + b"\n")
+        client.write(handover_message(paths))
         delivered = True
         while client.bytesToWrite() > 0 and delivered:
             delivered = client.waitForBytesWritten(TIMEOUT_MS)

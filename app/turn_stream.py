@@ -28,7 +28,7 @@ from engine import (
 )
 
 if TYPE_CHECKING:
-    from app.engine_worker import TurnRequest
+    from app.engine_requests import TurnRequest
 
 log = logging.getLogger(__name__)
 

@@ -118,7 +118,7 @@ def script_ids(tokenizer: Any, analysis: str | None = ANALYSIS, answer: str = AN
 
 
 def instructions() -> str | None:
-    """The developer message the app sends (app.main reads the same resource)."""
+    """The developer message the app sends (app.launch reads the same resource)."""
     return INSTRUCTIONS_FILE.read_text(encoding="utf-8") if INSTRUCTIONS_FILE.is_file() else None
 
 
@@ -246,12 +246,12 @@ class Heartbeat:
 def open_window(
     model_dir: Path, data_dir: Path, make_ids: Callable[[Any], list[int]] = script_ids
 ) -> tuple[Any, list[Any]]:
-    """The real window, engine thread and history (app.main.build) on `data_dir`, its model
+    """The real window, engine thread and history (app.launch.build) on `data_dir`, its model
     loaded; every new chat gets a new ChatSession scripted with make_ids(tokenizer). Returns
     the window and the list of sessions made so far. Needs the QApplication to exist."""
     from PySide6.QtCore import QEventLoop
 
-    from app.main import build
+    from app.launch import build
 
     sessions: list[Any] = []
 

@@ -2,96 +2,204 @@
 
 No mx.array crosses this boundary: callers pass and receive ints, strings, numpy arrays and frozen
 dataclasses.
+
+Names are imported on first use (engine/lazy.py): the app shows its window before MLX loads.
 """
 
-from engine.browser import BrowserSession, CitedLines
-from engine.chat import (
-    DEFAULT_PROMPT_CACHE_BYTES,
-    AttachedDocument,
-    ChannelDelta,
-    ChatEvent,
-    ChatSession,
-    CitationsResolved,
-    DocumentDecision,
-    LoopEvent,
-    LoopEvents,
-    PrefillProgress,
-    PromptCache,
-    ReasoningBudget,
-    ReasoningCut,
-    ResolvedCitation,
-    RestoreResult,
-    SaveResult,
-    ToolCallRequested,
-    ToolLoop,
-    ToolStep,
-    TurnEvents,
-    TurnFinished,
-    TurnStats,
-    browser_for,
-    clear_prompt_cache_folder,
-    compose_turn_message,
-    decide_document_mode,
-    default_prompt_cache_folder,
-    index_for_browsing,
-    prompt_cache_folder_bytes,
-    with_browser,
-)
-from engine.config import ModelArgs
-from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
-from engine.documents import (
-    DocumentLimitError,
-    DocumentLimits,
-    ExtractedDocument,
-    FitReport,
-    ReaderPool,
-    Reading,
-    ReadStats,
-    attachment_block,
-    check_fits,
-    compose_user_message,
-    extract,
-)
-from engine.download import (
-    DiskCheck,
-    DownloadCancelled,
-    DownloadPlan,
-    DownloadProgress,
-    RetryPolicy,
-    check_disk,
-    download,
-    plan_download,
-)
-from engine.errors import (
-    CacheTrimError,
-    ContextOverflowError,
-    DownloadError,
-    EngineError,
-    KernelUnavailableError,
-    ModelLoadError,
-    TokenizerError,
-    UnsupportedDocumentError,
-)
-from engine.generate import Finished, GenerationStats, Token
-from engine.harmony import (
-    Author,
-    Channel,
-    Conversation,
-    DeveloperContent,
-    Message,
-    ReasoningEffort,
-    Role,
-    SystemContent,
-    TextContent,
-    ToolDescription,
-)
-from engine.inference import LoadedModel, load_model
-from engine.library import Library, LibraryError
-from engine.memory import MachineBudget, MemoryPlan, Verdict, machine_budget, plan_memory, recommend
-from engine.sampling import GREEDY, SamplingSettings
-from engine.tokenizer import HarmonyTokenizer
-from engine.weights import checkpoint_files
+from typing import TYPE_CHECKING
 
+from engine.lazy import make_lazy
+
+if TYPE_CHECKING:
+    from engine.browser import BrowserSession, CitedLines
+    from engine.chat import (
+        DEFAULT_PROMPT_CACHE_BYTES,
+        AttachedDocument,
+        ChannelDelta,
+        ChatEvent,
+        ChatSession,
+        CitationsResolved,
+        DocumentDecision,
+        LoopEvent,
+        LoopEvents,
+        PrefillProgress,
+        PromptCache,
+        ReasoningBudget,
+        ReasoningCut,
+        ResolvedCitation,
+        RestoreResult,
+        SaveResult,
+        ToolCallRequested,
+        ToolLoop,
+        ToolStep,
+        TurnEvents,
+        TurnFinished,
+        TurnStats,
+        browser_for,
+        clear_prompt_cache_folder,
+        compose_turn_message,
+        decide_document_mode,
+        default_prompt_cache_folder,
+        index_for_browsing,
+        prompt_cache_folder_bytes,
+        with_browser,
+    )
+    from engine.checkpoint import checkpoint_files
+    from engine.config import ModelArgs
+    from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
+    from engine.documents import (
+        DocumentLimitError,
+        DocumentLimits,
+        ExtractedDocument,
+        FitReport,
+        ReaderPool,
+        Reading,
+        ReadStats,
+        attachment_block,
+        check_fits,
+        compose_user_message,
+        extract,
+    )
+    from engine.download import (
+        DiskCheck,
+        DownloadCancelled,
+        DownloadPlan,
+        DownloadProgress,
+        RetryPolicy,
+        check_disk,
+        download,
+        plan_download,
+    )
+    from engine.errors import (
+        CacheTrimError,
+        ContextOverflowError,
+        DownloadError,
+        EngineError,
+        KernelUnavailableError,
+        ModelLoadError,
+        TokenizerError,
+        UnsupportedDocumentError,
+    )
+    from engine.generate import Finished, GenerationStats, Token
+    from engine.harmony import (
+        Author,
+        Channel,
+        Conversation,
+        DeveloperContent,
+        Message,
+        ReasoningEffort,
+        Role,
+        SystemContent,
+        TextContent,
+        ToolDescription,
+    )
+    from engine.inference import LoadedModel, load_model
+    from engine.library import FolderState, IndexJobs, JobState, Library, LibraryError
+    from engine.memory import (
+        MachineBudget,
+        MemoryPlan,
+        Verdict,
+        machine_budget,
+        plan_memory,
+        recommend,
+    )
+    from engine.sampling import GREEDY, SamplingSettings
+    from engine.tokenizer import HarmonyTokenizer
+
+_EXPORTS = {
+    "AttachedDocument": "engine.chat",
+    "Author": "engine.harmony",
+    "BrowserSession": "engine.browser",
+    "CacheTrimError": "engine.errors",
+    "Channel": "engine.harmony",
+    "ChannelDelta": "engine.chat",
+    "ChatEvent": "engine.chat",
+    "ChatSession": "engine.chat",
+    "CitationsResolved": "engine.chat",
+    "CitedLines": "engine.browser",
+    "ContextOverflowError": "engine.errors",
+    "Conversation": "engine.harmony",
+    "DEFAULT_PROMPT_CACHE_BYTES": "engine.chat",
+    "DOCUMENT_SUFFIXES": "engine.documents:SUPPORTED_SUFFIXES",
+    "DeveloperContent": "engine.harmony",
+    "DiskCheck": "engine.download",
+    "DocumentDecision": "engine.chat",
+    "DocumentLimitError": "engine.documents",
+    "DocumentLimits": "engine.documents",
+    "DownloadCancelled": "engine.download",
+    "DownloadError": "engine.errors",
+    "DownloadPlan": "engine.download",
+    "DownloadProgress": "engine.download",
+    "EngineError": "engine.errors",
+    "ExtractedDocument": "engine.documents",
+    "Finished": "engine.generate",
+    "FitReport": "engine.documents",
+    "GREEDY": "engine.sampling",
+    "GenerationStats": "engine.generate",
+    "HarmonyTokenizer": "engine.tokenizer",
+    "KernelUnavailableError": "engine.errors",
+    "FolderState": "engine.library",
+    "IndexJobs": "engine.library",
+    "JobState": "engine.library",
+    "Library": "engine.library",
+    "LibraryError": "engine.library",
+    "LoadedModel": "engine.inference",
+    "LoopEvent": "engine.chat",
+    "LoopEvents": "engine.chat",
+    "MachineBudget": "engine.memory",
+    "MemoryPlan": "engine.memory",
+    "Message": "engine.harmony",
+    "ModelArgs": "engine.config",
+    "ModelLoadError": "engine.errors",
+    "PrefillProgress": "engine.chat",
+    "PromptCache": "engine.chat",
+    "ReadStats": "engine.documents",
+    "ReaderPool": "engine.documents",
+    "Reading": "engine.documents",
+    "ReasoningBudget": "engine.chat",
+    "ReasoningCut": "engine.chat",
+    "ReasoningEffort": "engine.harmony",
+    "ResolvedCitation": "engine.chat",
+    "RestoreResult": "engine.chat",
+    "RetryPolicy": "engine.download",
+    "Role": "engine.harmony",
+    "SamplingSettings": "engine.sampling",
+    "SaveResult": "engine.chat",
+    "SystemContent": "engine.harmony",
+    "TextContent": "engine.harmony",
+    "Token": "engine.generate",
+    "TokenizerError": "engine.errors",
+    "ToolCallRequested": "engine.chat",
+    "ToolDescription": "engine.harmony",
+    "ToolLoop": "engine.chat",
+    "ToolStep": "engine.chat",
+    "TurnEvents": "engine.chat",
+    "TurnFinished": "engine.chat",
+    "TurnStats": "engine.chat",
+    "UnsupportedDocumentError": "engine.errors",
+    "Verdict": "engine.memory",
+    "attachment_block": "engine.documents",
+    "browser_for": "engine.chat",
+    "check_disk": "engine.download",
+    "check_fits": "engine.documents",
+    "checkpoint_files": "engine.checkpoint",
+    "clear_prompt_cache_folder": "engine.chat",
+    "compose_turn_message": "engine.chat",
+    "compose_user_message": "engine.documents",
+    "decide_document_mode": "engine.chat",
+    "default_prompt_cache_folder": "engine.chat",
+    "download": "engine.download",
+    "extract": "engine.documents",
+    "index_for_browsing": "engine.chat",
+    "load_model": "engine.inference",
+    "machine_budget": "engine.memory",
+    "plan_download": "engine.download",
+    "plan_memory": "engine.memory",
+    "prompt_cache_folder_bytes": "engine.chat",
+    "recommend": "engine.memory",
+    "with_browser": "engine.chat",
+}
+make_lazy(__name__, _EXPORTS)
 __all__ = [
     "DEFAULT_PROMPT_CACHE_BYTES",
     "DOCUMENT_SUFFIXES",
@@ -121,8 +229,11 @@ __all__ = [
     "ExtractedDocument",
     "Finished",
     "FitReport",
+    "FolderState",
     "GenerationStats",
     "HarmonyTokenizer",
+    "IndexJobs",
+    "JobState",
     "KernelUnavailableError",
     "Library",
     "LibraryError",

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import mlx.core as mx
-from mlx_lm.models.base import create_causal_mask
-from mlx_lm.models.cache import KVCache, QuantizedKVCache
 
 from engine.config import SLIDING, ModelArgs
 from engine.errors import CacheTrimError
+from engine.mlx_lm_parts import KVCache, QuantizedKVCache, create_causal_mask
 
 Mask = mx.array | str | None
 

@@ -11,6 +11,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine.cache import LayerCache
+from engine.checkpoint import checkpoint_files
 from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
 from engine.expert_backends import choose_backend, choose_by_speed
@@ -20,9 +21,10 @@ from engine.memory.profiles import PrecisionProfile, get_profile
 from engine.memory.residency import EMBEDDING, MappedEmbedding, quantized_weights
 from engine.model import Model
 from engine.sampling import Sampler, SamplingSettings, make_sampler
-from engine.weights import checkpoint_files, load_weights
+from engine.weights import load_weights
 
 _DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
+DecoderFactory = Callable[[Model, Sequence[LayerCache], Sampler], Decoder]
 
 
 def default_dtype() -> str:
@@ -50,6 +52,13 @@ class LoadedModel:
         self.expert_backend_reason = ""
         self.profile = profile
         self.load_seconds = load_s
+        # Set only for a demo folder; None: decoders sample with the sampler they are given.
+        self.scripted_decoders: DecoderFactory | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        """The `make demo` model: tiny random weights, scripted replies, not gpt-oss."""
+        return self.scripted_decoders is not None
 
     @property
     def args(self) -> ModelArgs:
@@ -109,6 +118,8 @@ class LoadedModel:
 
         The sampler maps log-probabilities (1, vocab) to a token id (1,); it stays inside the
         engine (engine.sampling.make_sampler, or a scripted one in tests)."""
+        if self.scripted_decoders is not None:
+            return self.scripted_decoders(self._model, cache, sampler)
         return Decoder(self._model, cache, sampler)
 
     def _check_ids(self, token_ids: Sequence[int]) -> None:
@@ -174,4 +185,8 @@ def load_model(
     elapsed = time.perf_counter() - t0
     loaded = LoadedModel(model, model_dir, dtype, choice.name, prof, elapsed)
     loaded.expert_backend_reason = choice.reason  # for the app's diagnostics
+    # A folder `make demo` wrote (it carries the demo marker) gets scripted replies; no other.
+    from engine.testing.demo import demo_decoders_for
+
+    loaded.scripted_decoders = demo_decoders_for(model_dir)
     return loaded

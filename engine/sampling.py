@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
-import mlx.core as mx
-from mlx_lm.sample_utils import make_sampler as _mlx_lm_sampler
+if TYPE_CHECKING:
+    import mlx.core as mx
 
-Sampler = Callable[[mx.array], mx.array]
+# The settings are plain data the app builds on its own thread; MLX is imported only when a
+# sampler is made, on the engine thread.
+Sampler: TypeAlias = "Callable[[mx.array], mx.array]"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ def make_sampler(settings: SamplingSettings) -> Sampler:
     Seeding happens here, once per generation, so two runs with the same seed draw the same tokens;
     this touches MLX's global generator, which is fine because one thread owns MLX.
     """
+    import mlx.core as mx
+
+    from engine.mlx_lm_parts import make_sampler as _mlx_lm_sampler
+
     if settings.seed is not None:
         mx.random.seed(settings.seed)
     return _mlx_lm_sampler(temp=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)

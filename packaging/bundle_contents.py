@@ -21,10 +21,9 @@ MANIFEST_NAME = "bundle_manifest.json"
 _SKIPPED_SUFFIXES = {".py", ".pyc"}
 _SKIPPED_NAMES = {".DS_Store", "__pycache__", ".gitignore", "README.md"}
 
-# The engine imports only these parts of mlx-lm (cache, mask, sampler). The rest, and
-# mlx_lm/__init__ with it, pulls in transformers and through it torch: see rthooks/.
+# The engine imports only these parts of mlx-lm (cache, mask, sampler), without running
+# mlx_lm/__init__ (engine/mlx_lm_parts.py). The rest pulls in transformers and through it torch.
 MLX_LM_MODULES = ("mlx_lm.models.base", "mlx_lm.models.cache", "mlx_lm.sample_utils")
-RUNTIME_HOOKS = ("rthooks/pyi_rth_mlx_lm.py",)  # relative to packaging/
 
 HIDDEN_IMPORTS = (
     *MLX_LM_MODULES,
@@ -42,8 +41,9 @@ HIDDEN_IMPORTS = (
     "huggingface_hub.constants",
     "huggingface_hub.errors",
     "huggingface_hub.utils",
-    # The app's entry point imports app.main and app.self_test inside functions; the self-test
-    # loads the engine's test kit by name.
+    # The app's entry point imports app.main, app.launch and app.self_test inside functions; the
+    # self-test loads the engine's test kit by name.
+    "app.launch",
     "app.self_test",
     "engine.testing.synthetic",
     "engine.testing.synthetic_tokenizer",

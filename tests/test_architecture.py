@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -66,3 +68,94 @@ def test_app_uses_the_engine_only_through_its_package() -> None:
         if deep.search(text):
             offenders.append(rel)
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement at any depth: a function-level import, or one only for type
+    checking, still ties the two modules together."""
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports. `from pkg import name` points at pkg.name when
+    that is a module, else at the module a lazy package (engine/lazy.py) takes `name` from."""
+    files = _py_files("engine", "metal_kernels", "app")
+    modules = {_module_name(p): p for p in files}
+    lazy: dict[str, dict[str, str]] = {}
+    for name in modules:
+        if name in ("engine", "engine.chat"):
+            exports = importlib.import_module(name).__dict__.get("_EXPORTS", {})
+            lazy[name] = {k: v.partition(":")[0] for k, v in exports.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name in modules}
+                continue
+            base = node.module or ""
+            if node.level:  # relative import
+                package = name.split(".")[: -node.level if path.name != "__init__.py" else None]
+                base = ".".join([*package, *([base] if base else [])])
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                if full in modules:
+                    edges.add(full)
+                elif base in lazy and alias.name in lazy[base]:
+                    edges.add(lazy[base][alias.name])
+                elif base in modules:
+                    edges.add(base)
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def test_no_import_circles() -> None:
+    """Each module depends in one direction (issue 15): two modules that import each other,
+    even from inside a function, cannot be understood or tested apart."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_planted_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]

@@ -51,30 +51,57 @@ def export_markdown(
         f"*{created:%Y-%m-%d %H:%M} · reasoning effort: {summary.reasoning_effort}"
         " · exported from OSS Desk*",
     ]
+    if summary.instructions:
+        quoted = "\n".join(f"> {line}".rstrip() for line in summary.instructions.splitlines())
+        lines += ["", "**Instructions for this chat**", "", quoted]
     footnotes = _Footnotes()
     for message in messages:
         while lines[-1] == "":
             lines.pop()
-        lines += ["", "---", "", f"### {_SPEAKERS[message.role]}", ""]
-        if include_reasoning and message.reasoning.strip():
-            lines += _reasoning_block(message)
-        if message.content:
-            content, notes = footnotes.cite(message.content, message.stats.get("citations"))
-            lines += [content, "", *notes]
-        for call in message.tool_calls:
-            lines += _tool_call_block(call)
-        if message.attachments:
-            names = ", ".join(_describe(a) for a in message.attachments)
-            lines += [f"*Attached: {names}*", ""]
-        if message.status == "error":
-            lines += [f"*Error: {message.error or 'the answer failed'}*", ""]
-        elif message.status in _STATUS_NOTES:
-            lines += [_STATUS_NOTES[message.status], ""]
-        if message.role == "assistant" and (
-            stats_line := facts_text(message.effort, message.stats)
-        ):
-            lines += [f"*{stats_line}*", ""]
+        lines += ["", "---", "", f"### {_SPEAKERS[message.role]}{_version_note(message)}", ""]
+        lines += _body(message, footnotes, include_reasoning)
+        if message.alternatives:
+            lines += _other_versions(message, footnotes, include_reasoning)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _version_note(message: StoredMessage) -> str:
+    if not message.alternatives:
+        return ""
+    return f" · version {message.version} of {message.version_count}, the one shown"
+
+
+def _other_versions(
+    message: StoredMessage, footnotes: _Footnotes, include_reasoning: bool
+) -> list[str]:
+    """The versions not selected, after the shown one, each under a heading that says so."""
+    count = message.version_count
+    lines = ["#### Other versions of this answer", ""]
+    for other in message.alternatives:
+        lines += [f"##### Version {other.version} of {count} (not shown in the chat)", ""]
+        lines += _body(other, footnotes, include_reasoning)
+    return lines
+
+
+def _body(message: StoredMessage, footnotes: _Footnotes, include_reasoning: bool) -> list[str]:
+    lines: list[str] = []
+    if include_reasoning and message.reasoning.strip():
+        lines += _reasoning_block(message)
+    if message.content:
+        content, notes = footnotes.cite(message.content, message.stats.get("citations"))
+        lines += [content, "", *notes]
+    for call in message.tool_calls:
+        lines += _tool_call_block(call)
+    if message.attachments:
+        names = ", ".join(_describe(a) for a in message.attachments)
+        lines += [f"*Attached: {names}*", ""]
+    if message.status == "error":
+        lines += [f"*Error: {message.error or 'the answer failed'}*", ""]
+    elif message.status in _STATUS_NOTES:
+        lines += [_STATUS_NOTES[message.status], ""]
+    if message.role == "assistant" and (stats_line := facts_text(message.effort, message.stats)):
+        lines += [f"*{stats_line}*", ""]
+    return lines
 
 
 # gpt-oss's citations 【cursor†Lx-Ly】, as app.markdown_render reads them.
@@ -167,6 +194,7 @@ def export_json(
             "reasoning_effort": summary.reasoning_effort,
             "message_count": summary.message_count,
             "preview": summary.preview,
+            "instructions": summary.instructions,
         },
         "messages": [_message_json(m, include_reasoning) for m in messages],
     }
@@ -202,6 +230,8 @@ def _message_json(message: StoredMessage, include_reasoning: bool) -> dict[str, 
             }
             for a in message.attachments
         ],
+        "version": message.version,
+        "alternatives": [_message_json(m, include_reasoning) for m in message.alternatives],
     }
 
 
@@ -217,19 +247,22 @@ def conversation_from_json(text: str) -> tuple[ConversationSummary, list[StoredM
                 "Update OSS Desk to open it."
             )
         summary = ConversationSummary(**document["conversation"])
-        messages = [
-            StoredMessage(
-                **{
-                    **m,
-                    "tool_calls": tuple(ToolCall(**c) for c in m["tool_calls"]),
-                    "attachments": tuple(StoredAttachment(**a) for a in m["attachments"]),
-                }
-            )
-            for m in document["messages"]
-        ]
+        messages = [_message_from_json(m) for m in document["messages"]]
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"This conversation export is damaged or incomplete ({e!r}).") from e
     return summary, messages
+
+
+def _message_from_json(m: dict[str, Any]) -> StoredMessage:
+    # "version" and "alternatives" came with answer versions; older exports lack them.
+    return StoredMessage(
+        **{
+            **m,
+            "tool_calls": tuple(ToolCall(**c) for c in m["tool_calls"]),
+            "attachments": tuple(StoredAttachment(**a) for a in m["attachments"]),
+            "alternatives": tuple(_message_from_json(a) for a in m.get("alternatives", ())),
+        }
+    )
 
 
 def write_atomically(path: Path | str, text: str) -> None:

@@ -9,6 +9,7 @@ CUT_NOTES = {
     "budget": "the reasoning budget cut the thinking short",
     "loop": "the reasoning went in circles and was cut short",
     "no_answer": "the model stopped without an answer and was asked for one",
+    "user": "you cut the reasoning short with Finish Now",
 }
 EFFORT_NAMES = {"low": "Low", "medium": "Medium", "high": "High"}
 

@@ -21,7 +21,7 @@ TITLE_CHARS = 60
 PREVIEW_CHARS = 120
 
 SUMMARY = """
-SELECT c.id, c.title, c.created_at, c.updated_at, c.reasoning_effort,
+SELECT c.id, c.title, c.created_at, c.updated_at, c.reasoning_effort, c.instructions,
        (SELECT count(*) FROM messages AS m WHERE m.conversation_id = c.id),
        coalesce((SELECT substr(m.content, 1, 4 * :preview) FROM messages AS m
                  WHERE m.conversation_id = c.id AND m.content != ''
@@ -31,7 +31,7 @@ FROM conversations AS c
 """
 MESSAGE = """
 SELECT id, conversation_id, position, role, content, reasoning, status, effort, created_at,
-       tool_calls, stats, error
+       tool_calls, stats, error, version
 FROM messages
 """
 ATTACHMENT = "SELECT a.message_id, a.id, a.name, a.kind, a.pages, a.token_count, a.text, a.sha256"
@@ -102,22 +102,30 @@ def save_tool_calls(db: sqlite3.Connection, message_id: int, calls: list[ToolCal
 
 
 def summary(row: sqlite3.Row | tuple[Any, ...]) -> ConversationSummary:
-    id_, title, created_at, updated_at, effort, count, preview = row
+    id_, title, created_at, updated_at, effort, instructions, count, preview = row
     preview = " ".join(preview.split())
     if len(preview) > PREVIEW_CHARS:
         preview = preview[: PREVIEW_CHARS - 1] + "…"
-    return ConversationSummary(id_, title, created_at, updated_at, effort, count, preview)
+    return ConversationSummary(
+        id_, title, created_at, updated_at, effort, count, preview, instructions
+    )
 
 
-def messages(rows: list[Any], attachment_rows: list[Any]) -> list[StoredMessage]:
-    """Records from MESSAGE rows, with their ATTACHMENT rows (message_id first) attached."""
+def messages(
+    rows: list[Any],
+    attachment_rows: list[Any],
+    alternatives: dict[int, tuple[StoredMessage, ...]] | None = None,
+) -> list[StoredMessage]:
+    """Records from MESSAGE rows, with their ATTACHMENT rows (message_id first) attached, and
+    each answer's other versions (versions.alternatives) when given."""
     attachments: dict[int, list[StoredAttachment]] = {}
     for message_id, *fields in attachment_rows:
         attachments.setdefault(message_id, []).append(StoredAttachment(*fields))
+    others = alternatives or {}
     result = []
     for row in rows:
         (id_, conversation_id, position, role, content, reasoning, status, effort, created_at,
-         tool_calls, stats, error) = row  # fmt: skip
+         tool_calls, stats, error, version) = row  # fmt: skip
         result.append(
             StoredMessage(
                 id=id_,
@@ -133,6 +141,8 @@ def messages(rows: list[Any], attachment_rows: list[Any]) -> list[StoredMessage]
                 stats=json.loads(stats),
                 error=error,
                 attachments=tuple(attachments.get(id_, ())),
+                version=version,
+                alternatives=others.get(id_, ()),
             )
         )
     return result

@@ -83,6 +83,14 @@ class StoredMessage:
     stats: dict[str, Any] = field(default_factory=dict, hash=False)  # a dict cannot be hashed
     error: str | None = None
     attachments: tuple[StoredAttachment, ...] = ()
+    # An answer regenerated: which version this is (1, 2, ... in the order they were written),
+    # and, on the selected one as get_conversation returns it, the others in that order.
+    version: int = 1
+    alternatives: tuple[StoredMessage, ...] = ()
+
+    @property
+    def version_count(self) -> int:
+        return 1 + len(self.alternatives)
 
     def __post_init__(self) -> None:
         check_choice(self.role, ROLES, "role")
@@ -102,6 +110,7 @@ class ConversationSummary:
     reasoning_effort: Effort
     message_count: int
     preview: str  # the latest user or assistant text, whitespace collapsed, cut short
+    instructions: str | None = None  # the chat's own custom instructions (None: the app's)
 
     def __post_init__(self) -> None:
         check_choice(self.reasoning_effort, EFFORTS, "reasoning_effort")

@@ -114,6 +114,34 @@ def _v2_stream_writer(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN writer TEXT")
 
 
+# Regenerate keeps the earlier answers of a user turn. The messages row holds the selected
+# version (what the chat shows, continues from, searches and counts), so every reader of
+# messages stays as it was; the other versions wait here, numbered 1, 2, ... in the order written.
+_V3_VERSIONS = """
+CREATE TABLE answer_versions (
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    version    INTEGER NOT NULL,
+    content    TEXT    NOT NULL DEFAULT '',
+    reasoning  TEXT    NOT NULL DEFAULT '',
+    tool_calls TEXT    NOT NULL DEFAULT '[]',
+    status     TEXT    NOT NULL,
+    effort     TEXT,
+    stats      TEXT    NOT NULL DEFAULT '{}',
+    error      TEXT,
+    created_at REAL    NOT NULL,
+    PRIMARY KEY (message_id, version)
+) WITHOUT ROWID;
+"""
+
+
+def _v3_versions_and_instructions(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+    for statement in _statements(_V3_VERSIONS):
+        conn.execute(statement)
+    # Per-chat custom instructions; NULL: none of its own, so the app-wide ones apply.
+    conn.execute("ALTER TABLE conversations ADD COLUMN instructions TEXT")
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements; executescript() would COMMIT our open transaction."""
     statements: list[str] = []
@@ -128,7 +156,11 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_stream_writer)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_initial,
+    _v2_stream_writer,
+    _v3_versions_and_instructions,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Self
 
 import platformdirs
 
-from app.history import lock, schema
+from app.history import lock, schema, versions
 from app.history import queries as q
 from app.history.errors import HistoryError, from_sqlite, is_database_failure
 from app.history.records import (
@@ -193,7 +193,8 @@ class HistoryStore:
                 "WHERE m.conversation_id = ? ORDER BY a.message_id, a.position",
                 (conversation_id,),
             ).fetchall()
-        return q.summary(row), q.messages(messages, attachments)
+            others = versions.alternatives(db, conversation_id)
+        return q.summary(row), q.messages(messages, attachments, others)
 
     def get_message(self, message_id: int) -> StoredMessage:
         """One message with its attachments. KeyError if it does not exist."""
@@ -223,6 +224,28 @@ class HistoryStore:
                 "UPDATE conversations SET reasoning_effort = ? WHERE id = ?",
                 (effort, conversation_id),
             )
+
+    def conversation_instructions(self, conversation_id: int) -> str | None:
+        """The chat's own custom instructions; None: it has none (the app-wide ones apply).
+        KeyError if the conversation does not exist."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT instructions FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"conversation {conversation_id} does not exist")
+        instructions: str | None = row[0]
+        return instructions
+
+    def set_conversation_instructions(self, conversation_id: int, text: str | None) -> None:
+        """Keep `text` exactly as given ("" is an explicit "no instructions" for this chat);
+        None removes the chat's own. KeyError if the conversation does not exist."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE conversations SET instructions = ? WHERE id = ?", (text, conversation_id)
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(f"conversation {conversation_id} does not exist")
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete it with its messages, attachments and search entries; a missing id is a no-op."""
@@ -272,18 +295,22 @@ class HistoryStore:
         """An empty answer in status "streaming", to be filled by append_to_message."""
         effort = check_choice(effort, EFFORTS, "effort")
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO messages (conversation_id, position, role, status, effort, "
-                "created_at, writer) VALUES (?, ?, 'assistant', 'streaming', ?, ?, ?)",
-                (
-                    conversation_id,
-                    q.next_position(db, conversation_id),
-                    effort,
-                    time.time(),
-                    lock.writer_token(),
-                ),
-            )
+            message_id = self._insert_answer(db, conversation_id, effort)
             q.touch(db, conversation_id)
+        return message_id
+
+    def _insert_answer(self, db: sqlite3.Connection, conversation_id: int, effort: str) -> int:
+        cursor = db.execute(
+            "INSERT INTO messages (conversation_id, position, role, status, effort, "
+            "created_at, writer) VALUES (?, ?, 'assistant', 'streaming', ?, ?, ?)",
+            (
+                conversation_id,
+                q.next_position(db, conversation_id),
+                effort,
+                time.time(),
+                lock.writer_token(),
+            ),
+        )
         return q.rowid(cursor)
 
     def append_to_message(
@@ -375,7 +402,8 @@ class HistoryStore:
         return cursor.rowcount
 
     def prepare_regenerate(self, conversation_id: int) -> StoredMessage:
-        """Drop everything after the last user message and return that message to answer again."""
+        """Drop everything after the last user message (its answer's versions too) and return
+        that message to answer again; regenerate_answer keeps the answer as a version instead."""
         with self._write() as db:
             position = q.last_user_position(db, conversation_id)
             db.execute(
@@ -387,6 +415,33 @@ class HistoryStore:
                 "SELECT id FROM messages WHERE conversation_id = ? AND position = ?",
                 (conversation_id, position),
             ).fetchone()[0]
+        return self.get_message(message_id)
+
+    def regenerate_answer(self, conversation_id: int, effort: str) -> int:
+        """Answer the last user message again: its answer becomes an empty streaming version
+        (the earlier ones are kept, see versions.py) and its id is returned to stream into.
+
+        ValueError if the conversation has no user message."""
+        effort = check_choice(effort, EFFORTS, "effort")
+        with self._write() as db:
+            message_id = versions.begin_again(db, conversation_id, effort, lock.writer_token())
+            if message_id is None:
+                message_id = self._insert_answer(db, conversation_id, effort)
+            q.touch(db, conversation_id)
+        return message_id
+
+    def answer_versions(self, message_id: int) -> list[StoredMessage]:
+        """Every version of an answer by number (1 first), the selected one among them.
+        KeyError if the message does not exist."""
+        with self._read() as db:
+            return versions.of_answer(db, message_id)
+
+    def select_version(self, message_id: int, version: int) -> StoredMessage:
+        """Show `version` of an answer, continue the chat from it, and load it when the chat
+        reopens; returns it. KeyError for an unknown answer or version, ValueError while the
+        answer is being written."""
+        with self._write() as db:
+            versions.select(db, message_id, version)
         return self.get_message(message_id)
 
     def edit_last_user_message(

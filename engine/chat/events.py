@@ -13,8 +13,9 @@ from typing import Any, Literal, TypeAlias
 
 FinishReason: TypeAlias = Literal["stop", "tool_call", "length", "cancel"]
 # budget: the effort's reasoning budget ran out; loop: the analysis repeats itself;
-# no_answer: the model stopped without writing a final-channel message.
-CutReason: TypeAlias = Literal["budget", "loop", "no_answer"]
+# no_answer: the model stopped without writing a final-channel message; user: the user asked
+# for the answer now ("Finish now").
+CutReason: TypeAlias = Literal["budget", "loop", "no_answer", "user"]
 
 
 @dataclass(frozen=True)

@@ -30,36 +30,34 @@ from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
-from mlx_lm.models.cache import KVCache, QuantizedKVCache
-from platformdirs import user_cache_dir
 
 from engine.cache import CacheSnapshot, LayerCache, SlidingState, SlidingWindowCache
 from engine.chat import cache_file
 from engine.chat.cache_file import CacheFileError
+from engine.chat.cache_folder import (
+    DEFAULT_MAX_BYTES,
+    SUFFIX,
+    clear_folder,
+    default_folder,
+    saved_files,
+)
 from engine.chat.context import CachedContext
 from engine.chat.prompt import common_prefix_length
 from engine.chat.session import ChatSession
+from engine.checkpoint import checkpoint_files
 from engine.inference import LoadedModel
 from engine.memory.conversion_cache import source_identity
+from engine.mlx_lm_parts import KVCache, QuantizedKVCache
 from engine.tokenizer import HarmonyTokenizer
-from engine.weights import checkpoint_files
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 5 * 10**9
 # Besides the newest state: the first snapshot (end of the system prompt, which an edit falls
 # back to) and the newest few (the last prompt's end, its last user message, answer-again).
 SAVED_SNAPSHOTS = 4
-SUFFIX = ".kv.safetensors"
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _STALE_TEMP_S = 3600
 _PROBLEMS = (CacheFileError, OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError)
-
-
-def default_folder() -> Path:
-    return Path(os.environ.get("OSS_DESK_PROMPT_CACHE_DIR") or user_cache_dir("OSS Desk")) / (
-        "prompts"
-    )
 
 
 @dataclass(frozen=True)
@@ -295,7 +293,7 @@ class PromptCache:
         return clear_folder(self.folder)
 
     def _files(self) -> list[tuple[float, int, Path]]:
-        return _saved_files(self.folder)
+        return saved_files(self.folder)
 
     def _evict(self, keep: Path) -> int:
         files = self._files()
@@ -322,32 +320,6 @@ class PromptCache:
                     path.unlink()
             except OSError:
                 continue
-
-
-def clear_folder(folder: Path) -> int:
-    """Deletes every saved cache in `folder` (no model needed); returns the bytes freed."""
-    freed = 0
-    for _, size, path in _saved_files(folder):
-        path.unlink(missing_ok=True)
-        freed += size
-    return freed
-
-
-def folder_bytes(folder: Path) -> int:
-    """The bytes the saved caches in `folder` take (what Settings shows before clearing)."""
-    return sum(size for _, size, _ in _saved_files(folder))
-
-
-def _saved_files(folder: Path) -> list[tuple[float, int, Path]]:
-    """(last use, size, path) of every saved cache, oldest first."""
-    found = []
-    for path in folder.glob(f"*{SUFFIX}") if folder.is_dir() else ():
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            continue
-        found.append((st.st_mtime, st.st_size, path))
-    return sorted(found)
 
 
 def _chosen_snapshots(offsets: Sequence[int]) -> list[int]:

@@ -72,7 +72,7 @@ class ChatSession:
         self._effort = ReasoningEffort(effort)
         self._sampling = sampling or SamplingSettings()
         self._budget = budget or ReasoningBudget()
-        self._max_answer_tokens = max_answer_tokens
+        self._max_answer_tokens = self._default_answer_tokens = max_answer_tokens
         self._system = system or SystemContent()
         self._instructions = instructions
         self._tools = tuple(tools)
@@ -132,6 +132,26 @@ class ChatSession:
         self._instructions = instructions
 
     @property
+    def instructions(self) -> str | None:
+        return self._instructions
+
+    def set_instructions(self, instructions: str | None) -> None:
+        """Replaces the developer message's instructions (its tools stay) from the next turn;
+        the cache keeps whatever prefix still matches."""
+        self._instructions = instructions
+
+    @property
+    def max_answer_tokens(self) -> int:
+        return self._max_answer_tokens
+
+    def set_max_answer_tokens(self, tokens: int | None) -> None:
+        """Caps each later turn's final-channel tokens (a turn that reaches it ends "length");
+        None goes back to the cap the session was made with."""
+        if tokens is not None and tokens < 1:
+            raise ValueError("max_answer_tokens must be positive")
+        self._max_answer_tokens = self._default_answer_tokens if tokens is None else tokens
+
+    @property
     def system(self) -> SystemContent:
         return self._system
 
@@ -183,31 +203,45 @@ class ChatSession:
 
     # -- turns -----------------------------------------------------------------------------
 
-    def send(self, text: str, cancel: threading.Event | None = None) -> TurnEvents:
-        """Adds a user message and answers it."""
-        return self._start((*self._messages, Message.user(text)), cancel)
+    # Every turn takes two events the caller may set from another thread: `cancel` stops it at
+    # the next token; `finish` ("Finish now") ends the reasoning so the model answers at once.
 
-    def regenerate(self, cancel: threading.Event | None = None) -> TurnEvents:
+    def send(
+        self,
+        text: str,
+        cancel: threading.Event | None = None,
+        finish: threading.Event | None = None,
+    ) -> TurnEvents:
+        """Adds a user message and answers it."""
+        return self._start((*self._messages, Message.user(text)), cancel, finish)
+
+    def regenerate(
+        self, cancel: threading.Event | None = None, finish: threading.Event | None = None
+    ) -> TurnEvents:
         """Answers the last user message again, dropping the previous answer."""
         last = last_user_index(self._messages)
         if last is None:
             raise ValueError("there is no user message to answer")
-        return self._start(self._messages[: last + 1], cancel)
+        return self._start(self._messages[: last + 1], cancel, finish)
 
     def edit_last_user_message(
-        self, text: str, cancel: threading.Event | None = None
+        self,
+        text: str,
+        cancel: threading.Event | None = None,
+        finish: threading.Event | None = None,
     ) -> TurnEvents:
         """Replaces the last user message (dropping what followed it) and answers it."""
         last = last_user_index(self._messages)
         if last is None:
             raise ValueError("there is no user message to edit")
-        return self._start((*self._messages[:last], Message.user(text)), cancel)
+        return self._start((*self._messages[:last], Message.user(text)), cancel, finish)
 
     def submit_tool_result(
         self,
         call: ToolCallRequested,
         result_text: str,
         cancel: threading.Event | None = None,
+        finish: threading.Event | None = None,
         *,
         channel: str = Channel.COMMENTARY,
     ) -> TurnEvents:
@@ -217,9 +251,14 @@ class ChatSession:
         if call != self.pending_tool_call:
             raise ValueError(f"{call.recipient} is not the tool call awaiting a result")
         result = Message.tool_result(call.recipient, result_text, channel=channel)
-        return self._start((*self._messages, result), cancel)
+        return self._start((*self._messages, result), cancel, finish)
 
-    def _start(self, messages: tuple[Message, ...], cancel: threading.Event | None) -> TurnEvents:
+    def _start(
+        self,
+        messages: tuple[Message, ...],
+        cancel: threading.Event | None,
+        finish: threading.Event | None,
+    ) -> TurnEvents:
         self._check_idle()
         prompt = build_prompt(self._tokenizer, self._conversation(messages))
         room = self._model.max_context
@@ -230,9 +269,15 @@ class ChatSession:
             )
         self._messages = messages
         self._turn_id += 1
-        return self._run(prompt, cancel or threading.Event(), self._turn_id)
+        return self._run(prompt, cancel or threading.Event(), finish, self._turn_id)
 
-    def _run(self, prompt: Prompt, cancel: threading.Event, turn_id: int) -> TurnEvents:
+    def _run(
+        self,
+        prompt: Prompt,
+        cancel: threading.Event,
+        finish: threading.Event | None,
+        turn_id: int,
+    ) -> TurnEvents:
         if turn_id != self._turn_id:
             raise RuntimeError("this turn's iterator was superseded by a later turn")
         self._check_idle()
@@ -245,7 +290,7 @@ class ChatSession:
             loop=self._budget,
         )
         self._context.start(self._sampler or make_sampler(self._sampling))
-        run = Run(self._context, self._tokenizer, prompt, limits, cancel, self._catalog())
+        run = Run(self._context, self._tokenizer, prompt, limits, cancel, self._catalog(), finish)
         try:
             yield from run.events()
         finally:

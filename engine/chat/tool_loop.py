@@ -6,7 +6,8 @@ so it needs no thread of its own. The chat's events pass through unchanged, exce
 TurnFinished("tool_call") of each call the loop answers is held back: the caller sees one turn,
 ending with one TurnFinished (its stats are those of the last model run), with a ToolStep per
 call in between and a CitationsResolved just before the end when the model answered. Cancelling
-(the `cancel` event) or closing the iterator stops it cleanly between tokens or calls.
+(the `cancel` event) or closing the iterator stops it cleanly between tokens or calls; the
+`finish` event ("Finish now") cuts the reasoning of every later run too, so no new research starts.
 
 Limits: at most `max_calls` tool calls per turn. The next call is not run: it gets a tool error
 telling the model to answer now, and that run's reasoning budget shrinks to
@@ -71,12 +72,22 @@ class ToolLoop:
         self.max_calls = max_calls
         self.answer_now_tokens = answer_now_tokens
 
-    def send(self, text: str, cancel: threading.Event | None = None) -> LoopEvents:
+    def send(
+        self,
+        text: str,
+        cancel: threading.Event | None = None,
+        finish: threading.Event | None = None,
+    ) -> LoopEvents:
         """Adds a user message and answers it, browsing as the model asks."""
         cancel = cancel or threading.Event()
-        return self.run(self.session.send(text, cancel), cancel)
+        return self.run(self.session.send(text, cancel, finish), cancel, finish)
 
-    def run(self, first: TurnEvents, cancel: threading.Event | None = None) -> LoopEvents:
+    def run(
+        self,
+        first: TurnEvents,
+        cancel: threading.Event | None = None,
+        finish: threading.Event | None = None,
+    ) -> LoopEvents:
         """Continues `first` (a turn the session started) through every call the loop can
         answer: browser calls, and calls to no tool at all (answered with their problem).
         Calls to the app's own functions end the loop with their TurnFinished, for the caller."""
@@ -119,7 +130,7 @@ class ToolLoop:
             else:
                 result = call.error_result() or ""
                 yield other_step(call.recipient, call.problem or "", calls)
-            events = self._continue(call, result, cancel, tight=over)
+            events = self._continue(call, result, cancel, finish, tight=over)
 
     def _answers(self, call: ToolCallRequested) -> bool:
         if _is_browser(call.recipient):
@@ -128,7 +139,13 @@ class ToolLoop:
         return call.problem is not None and not call.recipient.startswith(FUNCTIONS_NAMESPACE + ".")
 
     def _continue(
-        self, call: ToolCallRequested, result: str, cancel: threading.Event, *, tight: bool
+        self,
+        call: ToolCallRequested,
+        result: str,
+        cancel: threading.Event,
+        finish: threading.Event | None,
+        *,
+        tight: bool,
     ) -> TurnEvents:
         channel = call.channel if _is_browser(call.recipient) else "commentary"
         saved = self.session.budget
@@ -137,7 +154,9 @@ class ToolLoop:
             self.session.set_budget(replace(saved, low=n, medium=n, high=n))
         try:
             # The budget is read when the run starts, i.e. at the first event.
-            yield from self.session.submit_tool_result(call, result, cancel, channel=channel)
+            yield from self.session.submit_tool_result(
+                call, result, cancel, finish, channel=channel
+            )
         finally:
             self.session.set_budget(saved)
 

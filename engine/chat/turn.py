@@ -2,7 +2,8 @@
 model stops, calls a tool, runs out of room, or is cancelled.
 
 Fallbacks, so the user always gets an answer or a clear ending:
-- reasoning past the effort's budget, or looping (LoopGuard): the run writes
+- reasoning past the effort's budget, looping (LoopGuard), or the `finish` event set by the
+  user ("Finish now") while the model writes its analysis: the run writes
   `<|end|><|start|>assistant<|channel|>final<|message|>` itself and keeps sampling (ReasoningCut);
 - a stop (`<|return|>`, `<|call|>` without a recipient, `<|endoftext|>`) before any final-channel
   message: the stop token is dropped and the same final header written instead, once per run;
@@ -81,12 +82,14 @@ class Run:
         limits: RunLimits,
         cancel: threading.Event,
         tools: ToolCatalog | None = None,
+        finish: threading.Event | None = None,
     ) -> None:
         self._ctx = context
         self._tokenizer = tokenizer
         self._prompt = prompt
         self._limits = limits
         self._cancel = cancel
+        self._finish_now = finish or threading.Event()
         self._tools = tools or ToolCatalog()
         self._parser = HarmonyStreamParser(tokenizer)
         self._guard = LoopGuard.from_budget(limits.loop)
@@ -170,8 +173,8 @@ class Run:
         return not (self._final_seen or self._forced_answer or calling)
 
     def _cut_reason(self, token: int) -> CutReason | None:
-        """Budget and loop only count analysis text, and only cut inside it (never a tool call
-        or an answer in progress)."""
+        """Budget, loop and the user's "Finish now" only count analysis text, and only cut inside
+        it (never a tool call or an answer in progress)."""
         opened = self._open
         if token >= FIRST_SPECIAL_ID or opened is None:
             return None
@@ -180,6 +183,8 @@ class Run:
         looping = self._guard.add(token)
         if self._cuts >= MAX_CUTS:
             return None
+        if self._finish_now.is_set():
+            return "user"
         if looping:
             return "loop"
         return "budget" if self._reasoning >= self._limits.reasoning_tokens else None

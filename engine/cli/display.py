@@ -11,6 +11,7 @@ import codecs
 from typing import TextIO
 
 from engine.chat import TurnStats
+from engine.generate import Finished
 from engine.sampling import SamplingSettings
 from engine.tokenizer import HarmonyTokenizer
 
@@ -79,6 +80,15 @@ def format_turn_stats(stats: TurnStats) -> str:
         f"({stats.reused_tokens} cached) at {stats.prefill_tokens_per_s:.1f} tok/s · decode "
         f"{stats.decode_tokens_per_s:.1f} tok/s · {stats.generated_tokens} tokens "
         f"({stats.reasoning_tokens} reasoning, {stats.answer_tokens} answer)"
+    )
+
+
+def format_stats(done: Finished) -> str:
+    s = done.stats
+    return (
+        f"[{done.reason}] prompt {s.prompt_tokens} tokens, generated {s.generated_tokens}; "
+        f"time to first token {s.ttft_s:.2f} s, prefill {s.prefill_tokens_per_s:.1f} tok/s, "
+        f"decode {s.decode_tokens_per_s:.1f} tok/s"
     )
 
 

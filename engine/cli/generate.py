@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import EngineError, Finished, LoadedModel, SamplingSettings, Token, load_model
-from engine.cli.display import add_sampling_options, sampling_settings
+from engine.cli.display import add_sampling_options, format_stats, sampling_settings
 
 
 def _parse_ids(text: str) -> list[int]:
@@ -70,15 +70,6 @@ def _generate_ids(model: LoadedModel, prompt: list[int], settings: SamplingSetti
             print()
             print(format_stats(ev), file=sys.stderr)
     return 0
-
-
-def format_stats(done: Finished) -> str:
-    s = done.stats
-    return (
-        f"[{done.reason}] prompt {s.prompt_tokens} tokens, generated {s.generated_tokens}; "
-        f"time to first token {s.ttft_s:.2f} s, prefill {s.prefill_tokens_per_s:.1f} tok/s, "
-        f"decode {s.decode_tokens_per_s:.1f} tok/s"
-    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.display import ChannelPrinter, TokenTextDecoder
-from engine.cli.generate import format_stats
+from engine.cli.display import ChannelPrinter, TokenTextDecoder, format_stats
 from engine.generate import Finished, Token
 from engine.harmony import (
     Conversation,

@@ -19,8 +19,6 @@ from pathlib import Path
 from engine.documents.archive import check_archive
 from engine.documents.document import Body, ExtractedDocument, Kind, human_size
 from engine.documents.limits import MAX_BYTES, MAX_CSV_ROWS, DocumentLimits, too_much_text
-from engine.documents.office import read_docx
-from engine.documents.pdf import read_pdf
 from engine.documents.text import read_csv, read_plain
 from engine.documents.webpage import read_html
 from engine.errors import UnsupportedDocumentError
@@ -93,7 +91,7 @@ def extract(
     data = _read(path, name, limits.max_bytes)
     kind = detect_kind(name, data)
     readers: dict[Kind, _Reader] = {
-        "pdf": partial(read_pdf, limits=limits),
+        "pdf": partial(_read_pdf, limits=limits),
         "docx": partial(_read_docx_checked, limits=limits),
         "html": read_html,
         "csv": partial(read_csv, max_rows=limits.max_csv_rows),
@@ -127,7 +125,17 @@ def extract(
     )
 
 
+# pypdf and python-docx are imported by the first PDF or DOCX read (in a reader process): the
+# app's window imports this module for its list of suffixes and must start quickly.
+def _read_pdf(data: bytes, name: str, *, limits: DocumentLimits) -> Body:
+    from engine.documents.pdf import read_pdf
+
+    return read_pdf(data, name, limits=limits)
+
+
 def _read_docx_checked(data: bytes, name: str, *, limits: DocumentLimits) -> Body:
+    from engine.documents.office import read_docx
+
     check_archive(data, name, limits)  # before python-docx inflates anything
     return read_docx(data, name)
 

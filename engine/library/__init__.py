@@ -4,12 +4,14 @@ Qt-free. Every document is extracted once (engine.documents.extract), cut into p
 or sections for other kinds: see paging.py), wrapped into the numbered lines the browser tool
 shows, and indexed as passages in SQLite FTS5 for BM25 ranking. `index_files` is blocking: run it
 on a background thread with a progress callback and a cancel event; it commits in batches and
-resumes where a cancelled run stopped.
+resumes where a cancelled run stopped. `IndexJobs` is that thread, with a queue of documents and
+watched folders.
 """
 
 from engine.library.errors import LibraryError
 from engine.library.folders import folder_files, scan_folder, scan_folders
-from engine.library.indexer import BATCH_PAGES, forget_missing, index_files
+from engine.library.indexer import BATCH_PAGES, discard_unfinished, forget_missing, index_files
+from engine.library.jobs import FolderState, IndexJobs, JobState
 from engine.library.lines import LINE_WIDTH, clean_page_text, numbered, wrap_lines
 from engine.library.paging import PASSAGE_LINES, SECTION_CHARS, split_pages, split_sections
 from engine.library.records import (
@@ -29,14 +31,18 @@ __all__ = [
     "SECTION_CHARS",
     "DocumentInfo",
     "FolderChanges",
+    "FolderState",
+    "IndexJobs",
     "IndexProgress",
     "IndexReport",
+    "JobState",
     "Library",
     "LibraryError",
     "PassageHit",
     "StoredPage",
     "canonical",
     "clean_page_text",
+    "discard_unfinished",
     "folder_files",
     "forget_missing",
     "index_files",

@@ -6,7 +6,8 @@ content, old path gone) is re-pointed instead of re-read. Pages are committed in
 cancelled or killed run keeps what it committed, the committed pages are searchable at once, and
 the next run of the same content resumes after them.
 
-Cancellation is checked before and after each document's extraction and between page batches.
+Cancellation is checked before and after each document's extraction and between page batches;
+a file that disappears between batches is dropped from the index and reported as failed.
 Extraction itself (`engine.documents.extract`) runs to the end once started; for a 1,000-page
 PDF that is a few seconds (see benchmarks/documents.py).
 """
@@ -111,6 +112,23 @@ def index_files(
     return run.result(cancelled=False)
 
 
+def vanished_message(path: Path) -> str:
+    return (
+        f"{path.name} was moved or deleted while it was being indexed; put it back and attach "
+        "it again to search it."
+    )
+
+
+def discard_unfinished(library: Library, path: str | Path) -> bool:
+    """Drop `path`'s document if its indexing never finished (a cancel that must leave no half
+    document behind); True if there was one."""
+    record = library.document_by_path(path)
+    if record is None or record.status != "indexing":
+        return False
+    library.remove_document(record.id)
+    return True
+
+
 def forget_missing(library: Library) -> list[Path]:
     """Drop every document whose file is gone; return their paths."""
     gone = [d for d in library.documents() if not d.path.is_file()]
@@ -197,6 +215,11 @@ def _index_one(
     document_id = library.start_document(info, keep_pages=resume)
     start = record.pages_done if resume and record is not None else 0
     for first in range(start, len(pages), batch_pages):
+        if not path.is_file():
+            # Its citations would open nothing: drop what was indexed and say why.
+            library.remove_document(document_id)
+            run.failed[path] = vanished_message(path)
+            return True
         batch = [_prepare(page, run) for page in pages[first : first + batch_pages]]
         library.add_pages(document_id, batch)
         run.pages += len(batch)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import mlx.core as mx
-
 
 @dataclass(frozen=True)
 class MachineBudget:
@@ -40,6 +38,10 @@ def _meminfo() -> tuple[int, int]:
 
 
 def machine_budget(reserve: int = 0) -> MachineBudget:
+    # Imported here: the app asks for the budget from its window (setup, attachments), which
+    # must not wait for MLX to load at start-up.
+    import mlx.core as mx
+
     info = mx.device_info()
     working_set = info.get("max_recommended_working_set_size")
     total = info.get("memory_size")

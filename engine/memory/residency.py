@@ -8,8 +8,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from engine.checkpoint import TensorInfo
 from engine.memory.profiles import PrecisionProfile
-from engine.weights import TensorInfo
 
 EMBEDDING = "model.embed_tokens.weight"
 _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -26,13 +26,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from engine.checkpoint import scan_checkpoint
 from engine.config import ModelArgs
 from engine.download import RetryPolicy, download, plan_download
 from engine.errors import DownloadError, ModelLoadError
 from engine.testing.fake_hub import FakeHub, write_tiny_repo
 from engine.testing.synthetic import tiny_config, write_checkpoint
 from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
-from engine.weights import scan_checkpoint
 
 INDEX = "model.safetensors.index.json"
 TENSOR = "model.layers.0.input_layernorm.weight"  # BF16 (64,) in the tiny config

@@ -14,8 +14,9 @@ from pytestqt.qtbot import QtBot
 
 import app.messages
 from app.application import Application
-from app.engine_worker import Loader, SessionFactory, load_engine
-from app.main import build
+from app.engine_requests import Loader, SessionFactory
+from app.engine_worker import load_engine
+from app.launch import build
 from app.main_window import MainWindow
 from app.messages import MessageBridge
 from engine import HarmonyTokenizer

@@ -12,7 +12,8 @@ import sys
 from PySide6.QtCore import QTimer
 
 from app.application import Application
-from app.main import build, parse_args, start
+from app.arguments import parse_args
+from app.launch import build, start
 from app.message_widget import AssistantMessageWidget
 from engine import HarmonyTokenizer
 from tests.app.scripting import ScriptedSessions

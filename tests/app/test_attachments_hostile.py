@@ -162,15 +162,15 @@ def test_removing_a_chip_while_it_reads_kills_its_reader(
     assert posted == []  # a cancelled reading says nothing
 
 
-# The app as it ships: the bundle's runtime hook keeps mlx_lm's __init__ (and with it
-# transformers and torch, whose teardown alone takes a second) out, so the driver runs it first.
+# The app as it ships: mlx_lm's __init__ (and with it transformers and torch, whose teardown
+# alone takes a second) is never run (engine/mlx_lm_parts.py).
 QUIT_DRIVER = """
-import os, runpy, sys
+import os, sys
 from pathlib import Path
-runpy.run_path("packaging/rthooks/pyi_rth_mlx_lm.py")
 from PySide6.QtCore import QTimer
 from app.application import Application
-from app.main import build, parse_args
+from app.arguments import parse_args
+from app.launch import build
 from tests.app.test_attachments_hostile import readers_of
 
 data_dir, document = sys.argv[1], Path(sys.argv[2])

@@ -16,7 +16,8 @@ from pytestqt.qtbot import QtBot
 
 from app.attachments import AttachmentTray
 from app.engine_client import EngineClient
-from app.engine_worker import EngineWorker, TurnRequest, load_engine
+from app.engine_requests import TurnRequest
+from app.engine_worker import EngineWorker, load_engine
 from app.history.export import export_markdown
 from app.main_window import MainWindow
 from app.message_widget import AssistantMessageWidget
@@ -91,8 +92,9 @@ def test_a_long_pdf_is_searched_opened_and_cited_through_the_app(
     wait_read(qtbot, window, 1)
     tray = window.composer.tray
     assert isinstance(tray, AttachmentTray)
-    (chip,) = tray.chips()
-    assert chip.label.text() == f"report.pdf · {PAGES} pages · will be searched"
+    # Indexing started when the text was read; once it is done the chip says only how it is read.
+    searched = f"report.pdf · {PAGES} pages · will be searched"
+    qtbot.waitUntil(lambda: [c.label.text() for c in tray.chips()] == [searched])
     assert not window.banners.banners()  # not refused, nothing to warn about
 
     answer = "It was commissioned in 1987 【1†L1-L2】; the annex 【7†L3】 I never opened."
@@ -165,16 +167,39 @@ def test_a_long_pdf_is_searched_opened_and_cited_through_the_app(
     )
     assert "[^2]: 【7†L3】 points to nothing the model opened." in exported
 
+    # A follow-up about the same report keeps the browser (the chat searched it before): the
+    # model searches again and the step shows, rather than being told no tools exist.
+    script_tokens(
+        script,
+        browser_call("search", '{"query": "Kestrel Bay plant"}'),
+        final("At the Kestrel Bay plant."),
+    )
+    live = send(qtbot, window, "Where was it?")
+    assert live.status == "complete" and live.answer == "At the Kestrel Bay plant."
+    (again_searched,) = last_answer(window).thinking.steps
+    assert again_searched.startswith("searched: Kestrel Bay plant (")
+    follow_note = [m.text for m in script.sessions[-1].messages if m.role == "user"][-1]
+    assert follow_note.startswith("Attached (too long to include, searchable with the browser")
+    assert follow_note.endswith("\n\nWhere was it?")
+
     # After a restart the chat continues from the store: the searched message comes back as
-    # the note the model read, not as the whole report (which would not fit the context).
+    # the note the model read, not as the whole report (which would not fit the context), and
+    # the browser is still there for the next follow-up.
     again, script_2 = browsing_window(make_window, real_tok)
     again.controller.open_conversation(conversation_of(window))
-    script_2.reply("At the Kestrel Bay plant.")
-    follow_up = send(qtbot, again, "Where was it?")
+    script_tokens(
+        script_2,
+        browser_call("search", '{"query": "Halvorsen turbine"}'),
+        final("Yes, the Halvorsen turbine."),
+    )
+    follow_up = send(qtbot, again, "Which turbine?")
     assert follow_up.status == "complete"
     (rebuilt,) = script_2.sessions
     assert rebuilt.messages[0].text == sent
-    assert follow_up.stats["prompt_tokens"] < CONTEXT
+    assert [m.text for m in rebuilt.messages if m.role == "user"][1] == follow_note
+    (searched_again,) = last_answer(again).thinking.steps
+    assert searched_again.startswith("searched: Halvorsen turbine (")
+    assert follow_up.stats["prompt_tokens"] < 3 * CONTEXT  # three notes and views, no report
 
 
 class UrlCatcher(QObject):

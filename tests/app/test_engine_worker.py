@@ -17,7 +17,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.engine_client import EngineClient
-from app.engine_worker import EngineWorker, ModelInfo, TurnRequest, TurnSession, load_engine
+from app.engine_requests import Finish, ModelInfo, TurnRequest, TurnSession
+from app.engine_worker import EngineWorker, load_engine
 from app.history import HistoryStore
 from app.turn_stream import TurnResult, TurnUpdate
 from engine import (
@@ -82,19 +83,27 @@ class FakeSession:
         self.messages = (*self.messages, Message.user(text))
         yield from turn
 
-    def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+    def send(
+        self, text: str, cancel: threading.Event | None = None, finish: Finish = None
+    ) -> Iterator[ChatEvent]:
         return self._play("send", text, cancel)
 
-    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+    def regenerate(
+        self, cancel: threading.Event | None = None, finish: Finish = None
+    ) -> Iterator[ChatEvent]:
         return self._play("regenerate", "", cancel)
 
     def edit_last_user_message(
-        self, text: str, cancel: threading.Event | None = None
+        self, text: str, cancel: threading.Event | None = None, finish: Finish = None
     ) -> Iterator[ChatEvent]:
         return self._play("edit", text, cancel)
 
     def submit_tool_result(
-        self, call: ToolCallRequested, result_text: str, cancel: threading.Event | None = None
+        self,
+        call: ToolCallRequested,
+        result_text: str,
+        cancel: threading.Event | None = None,
+        finish: Finish = None,
     ) -> Iterator[ChatEvent]:
         self.pending_tool_call = None
         return self._play("tool", result_text, cancel)
@@ -440,7 +449,7 @@ def test_the_app_loads_an_oversized_model_only_from_the_folder_chosen_anyway(
     monkeypatch: pytest.MonkeyPatch, model_dir: Path, tmp_path: Path
 ) -> None:
     import app.engine_worker as worker_module
-    from app.main import _loader_honouring_overrides
+    from app.launch import _loader_honouring_overrides
     from app.settings import SettingsStore
 
     monkeypatch.setattr(

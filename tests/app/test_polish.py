@@ -19,7 +19,7 @@ from app import resources
 from app.banner import MAX_BANNERS, BannerArea
 from app.chat_view import READING_WIDTH
 from app.composer import MAX_INPUT_SHARE, Composer
-from app.engine_worker import TurnRequest
+from app.engine_requests import TurnRequest
 from app.history import MATCH_END, MATCH_START, SearchHit, StoredMessage
 from app.message_widget import AssistantMessageWidget, UserMessageWidget
 from app.messages import Action, ErrorInfo, UserMessage

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from app.settings import SETTINGS_VERSION, Profile, Settings, SettingsStore, Theme
+from app.settings import SETTINGS_VERSION, AnswerLength, Profile, Settings, SettingsStore, Theme
 from engine import ReasoningEffort
 
 
@@ -54,3 +54,21 @@ def test_unreadable_values_fall_back_to_defaults(tmp_path: Path) -> None:
     assert settings.reasoning_effort is ReasoningEffort.MEDIUM
     assert settings.show_reasoning is True and settings.temperature == 1.0
     assert settings.collapse_reasoning_when_done is False
+
+
+def test_multi_line_instructions_and_the_answer_length_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "s.ini"
+    text = 'I am a biologist.\nBe concise; use SI units, "quotes" and = signs.\n\nThanks'
+    SettingsStore.in_file(path).update(custom_instructions=text, answer_length=AnswerLength.SHORT)
+    assert "answer_length=short" in path.read_text()
+    again = SettingsStore.in_file(path).settings
+    assert again.custom_instructions == text
+    assert again.answer_length is AnswerLength.SHORT
+    assert Settings().answer_length is AnswerLength.NORMAL and Settings().custom_instructions == ""
+
+
+def test_an_unknown_answer_length_falls_back_to_normal(tmp_path: Path) -> None:
+    raw = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    raw.setValue("answer_length", "epic")
+    raw.sync()
+    assert SettingsStore.in_file(tmp_path / "s.ini").settings.answer_length is AnswerLength.NORMAL

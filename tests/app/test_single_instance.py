@@ -25,7 +25,8 @@ from PySide6.QtCore import QDir
 from PySide6.QtNetwork import QLocalSocket
 from pytestqt.qtbot import QtBot
 
-from app.single_instance import SingleInstance, folder_app_id
+from app.handover import folder_app_id
+from app.single_instance import SingleInstance
 
 Launch = Callable[..., SingleInstance]
 

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from engine import ModelArgs, ModelLoadError, load_model
-from engine.testing.synthetic import read_safetensors, tiny_config, write_checkpoint
-from engine.weights import (
+from engine.checkpoint import (
     INDEX_FILE,
     MAX_HEADER_BYTES,
     MAX_SHARDS,
@@ -24,6 +23,7 @@ from engine.weights import (
     read_header,
     scan_checkpoint,
 )
+from engine.testing.synthetic import read_safetensors, tiny_config, write_checkpoint
 from tests.conftest import CheckpointFactory, param_bytes
 
 

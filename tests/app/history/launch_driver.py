@@ -28,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+import app.launch as app_launch
 import app.main as app_main
 from app.history.store import default_folder
 from engine import ModelLoadError
@@ -54,8 +55,8 @@ def _slow_loader(path: str, profile: str, progress: Any) -> Any:
 def main() -> int:
     role, argv = sys.argv[1], sys.argv[2:]
     if "OSS_DESK_HISTORY_WAIT_S" in os.environ:
-        app_main.HISTORY_WAIT_S = float(os.environ["OSS_DESK_HISTORY_WAIT_S"])
-    real_build, real_start = app_main.build, app_main.start
+        app_launch.HISTORY_WAIT_S = float(os.environ["OSS_DESK_HISTORY_WAIT_S"])
+    real_build, real_start = app_launch.build, app_launch.start
 
     def build(args: Any, **kwargs: Any) -> Any:
         say("building")
@@ -97,7 +98,7 @@ def main() -> int:
             notifier.activated.connect(lambda: os.read(sys.stdin.fileno(), 1024) or app.quit())
             _keep.append(notifier)
 
-    app_main.build, app_main.start = build, start
+    app_launch.build, app_launch.start = build, start  # main() imports them when it needs them
     say("started", default_folder=str(default_folder()))
     code = app_main.main(argv)
     say("exited", code=code)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine_worker import TurnRequest
+from app.engine_requests import TurnRequest
 from app.history import HistoryError, HistoryStore
 from app.messages import ErrorInfo
 from app.turn_stream import AnswerStream, TurnUpdate

@@ -87,8 +87,9 @@ def test_kv_quantization_needs_a_head_dim_it_can_group(make_checkpoint: Checkpoi
 
 
 def test_quantizing_from_the_file_never_holds_the_full_precision_tensor(tmp_path: Path) -> None:
+    from engine.checkpoint import read_header
     from engine.testing.synthetic import TensorSpec, tensor_chunks, write_safetensors
-    from engine.weights import quantize_streamed, read_header
+    from engine.weights import quantize_streamed
 
     spec = TensorSpec("lm_head.weight", (8192, 1024), "BF16")  # 16 MiB in bf16
     file = tmp_path / "t.safetensors"
