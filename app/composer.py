@@ -98,6 +98,9 @@ class StatusLabel(QLabel):
         return QSize(0, super().minimumSizeHint().height())
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        if self.width() >= self.sizeHint().width():  # it fits: QLabel's own drawing
+            super().paintEvent(event)
+            return
         rect = self.contentsRect()
         text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
         painter = QPainter(self)
@@ -189,7 +192,7 @@ class Composer(QFrame):
         for button in self.effort_buttons.values():
             toolbar.addWidget(button)
         toolbar.addStretch(1)
-        toolbar.addWidget(self.status_label, 1)  # the one part that shrinks
+        toolbar.addWidget(self.status_label)  # shrinks below its text: StatusLabel
         toolbar.addWidget(self.setup_button)
         toolbar.addWidget(self.finish_button)
         toolbar.addWidget(self.send_button)
