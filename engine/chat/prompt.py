@@ -25,8 +25,10 @@ TERMINAL_TOKENS = frozenset({SpecialToken.RETURN, SpecialToken.CALL, SpecialToke
 @dataclass(frozen=True)
 class Prompt:
     """`ids` ends with `<|start|>assistant`. `marks` are offsets to snapshot the cache at: the
-    start of the last user message (to edit it) and the last two positions (to answer again,
-    and to keep the prompt when the reply's analysis is dropped next turn)."""
+    end of the system message and of the developer message (new instructions or tools re-read
+    only what follows), the start of the last user message (to edit it) and the last two
+    positions (to answer again, and to keep the prompt when the reply's analysis is dropped
+    next turn)."""
 
     ids: tuple[int, ...]
     marks: frozenset[int]
@@ -41,12 +43,15 @@ def build_prompt(tokenizer: TextEncoder, conversation: Conversation) -> Prompt:
     )
     ids: list[int] = []
     last_user = 0
-    for message in messages:
+    heads: list[int] = []  # where the leading system and developer messages end
+    for i, message in enumerate(messages):
         if message.role is Role.USER:
             last_user = len(ids)
         ids += render_message(message, has_function_tools=has_functions).token_ids(tokenizer)
+        if i == len(heads) and message.role in (Role.SYSTEM, Role.DEVELOPER):
+            heads.append(len(ids))
     ids += Rendering((SpecialToken.START, Role.ASSISTANT.value)).token_ids(tokenizer)
-    marks = frozenset(m for m in (last_user, len(ids) - 1, len(ids)) if m > 0)
+    marks = frozenset(m for m in (*heads, last_user, len(ids) - 1, len(ids)) if m > 0)
     return Prompt(tuple(ids), marks)
 
 

@@ -10,7 +10,12 @@ from engine import (
     ToolDescription,
 )
 from engine.chat.prompt import build_prompt, common_prefix_length, final_header_ids
-from engine.harmony import drop_earlier_turns_analysis, render_conversation, render_for_completion
+from engine.harmony import (
+    drop_earlier_turns_analysis,
+    render_conversation,
+    render_for_completion,
+    render_message,
+)
 from engine.testing.scripted import reply_ids
 from engine.testing.synthetic_tokenizer import synthetic_tokenizer
 from engine.tokenizer import SpecialToken
@@ -42,14 +47,17 @@ def test_prompt_equals_the_renderer_after_dropping_earlier_analysis() -> None:
     assert "Calls to these tools must go to the commentary channel" in text
 
 
-def test_marks_are_the_last_user_message_and_the_prompt_end() -> None:
+def test_marks_are_the_instructions_end_the_last_user_message_and_the_prompt_end() -> None:
     prompt = build_prompt(TOK, Conversation(HISTORY))
-    before_user = render_conversation(
-        drop_earlier_turns_analysis(Conversation(HISTORY)).messages[:4]
-    ).token_ids(TOK)
+    messages = drop_earlier_turns_analysis(Conversation(HISTORY)).messages
+    # The system message mentions the commentary channel when the developer lists functions.
+    system_end = len(render_message(messages[0], has_function_tools=True).token_ids(TOK))
+    developer_end, before_user = (
+        len(render_conversation(messages[:k]).token_ids(TOK)) for k in (2, 4)
+    )
     n = len(prompt.ids)
-    assert prompt.marks == {len(before_user), n - 1, n}
-    assert prompt.ids[len(before_user)] == SpecialToken.START
+    assert prompt.marks == {system_end, developer_end, before_user, n - 1, n}
+    assert prompt.ids[before_user] == SpecialToken.START
 
 
 def test_final_header_and_replies() -> None:

@@ -18,6 +18,7 @@ from engine import (
     ChatSession,
     ContextOverflowError,
     Conversation,
+    DeveloperContent,
     HarmonyTokenizer,
     LoadedModel,
     Message,
@@ -204,6 +205,25 @@ def test_reset_forgets_the_conversation_but_keeps_the_system_prompt_cached(
     _, done = finish(session.send("Hello"))
     assert done.stats.reused_tokens == len(rendered(tok))  # the system message
     prompt = expected_prompt(tok, Message.user("Hello"))
+    np.testing.assert_allclose(sampler.seen[first_sample], fresh_logprobs(model, prompt), atol=ATOL)
+
+
+def test_new_instructions_reread_only_the_developer_message_onwards(
+    model: LoadedModel, tok: HarmonyTokenizer
+) -> None:
+    """The system message stays cached (a snapshot at its end: the tiny model's sliding layers
+    have long since wrapped, so the cache cannot simply be trimmed back)."""
+    script = reply(tok, "One.") + reply(tok, "Two.")
+    session, sampler = make_session(model, tok, script, instructions="Answer briefly.")
+    finish(session.send("Hi " * 40))
+    session.set_instructions("Answer in French.")
+    first_sample = sampler.calls
+    _, done = finish(session.send("Again"))
+    assert done.stats.reused_tokens == len(rendered(tok))  # the system message
+    developer = Message.developer(DeveloperContent("Answer in French."))
+    prompt = expected_prompt(
+        tok, developer, Message.user("Hi " * 40), Message.assistant("One."), Message.user("Again")
+    )
     np.testing.assert_allclose(sampler.seen[first_sample], fresh_logprobs(model, prompt), atol=ATOL)
 
 
