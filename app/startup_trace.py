@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 TRACE_ENV = "OSS_DESK_STARTUP_TRACE"
 HEAVY_MODULES = ("mlx", "mlx_lm", "transformers", "torch")
@@ -30,3 +32,11 @@ def mark(event: str) -> None:
             f.write(json.dumps(line) + "\n")
     except OSError:
         pass  # a trace must never stop the app
+
+
+def read(path: Path) -> dict[str, dict[str, Any]]:
+    """The milestones written to `path` so far, by event (for the benchmark and the tests)."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {e["event"]: e for e in map(json.loads, lines)}

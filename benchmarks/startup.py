@@ -23,8 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.startup_trace import TRACE_ENV
+from app.startup_trace import read as read_trace
+
 ROOT = Path(__file__).resolve().parents[1]
-TRACE_ENV = "OSS_DESK_STARTUP_TRACE"  # app/startup_trace.py
 WINDOW_TARGET_S, HANDOVER_TARGET_S = 1.5, 0.3
 WAIT_S = 120.0
 
@@ -34,10 +36,7 @@ def _env(trace: Path) -> dict[str, str]:
 
 
 def _events(trace: Path) -> dict[str, float]:
-    if not trace.exists():
-        return {}
-    lines = trace.read_text(encoding="utf-8").splitlines()
-    return {e["event"]: e["t"] for e in map(json.loads, lines)}
+    return {event: e["t"] for event, e in read_trace(trace).items()}
 
 
 def _wait(trace: Path, event: str, proc: subprocess.Popen[bytes]) -> float:

@@ -17,6 +17,7 @@ from mlx.utils import tree_flatten
 from engine.testing.fake_hub import FakeHub, write_tiny_repo
 from engine.testing.real_vocab import RealVocabFiles, build_real_vocab
 from engine.testing.synthetic import tiny_config, write_checkpoint
+from engine.tokenizer import HarmonyTokenizer
 
 CheckpointFactory = Callable[..., Path]
 
@@ -78,3 +79,9 @@ def real_vocab(request: pytest.FixtureRequest) -> RealVocabFiles:
     folder = build_real_vocab(request.config.cache.mkdir("o200k-real-vocab"))
     os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(folder.folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
+    """The o200k_harmony tokenizer on the real vocabulary."""
+    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)

@@ -19,7 +19,6 @@ from pytestqt.qtbot import QtBot
 from app.attachments import AttachmentTray
 from app.library_indexer import LibraryIndexer
 from engine import HarmonyTokenizer, JobState, Library
-from engine.testing.real_vocab import RealVocabFiles
 from tests.app.conftest import TURN_TIMEOUT_MS, MakeWindow
 from tests.app.test_chat_flow import last_answer, send
 from tests.app.test_document_browsing import (
@@ -35,11 +34,6 @@ from tests.engine.library.documents import filler
 pytestmark = pytest.mark.qt_log_ignore(
     "This plugin does not support propagateSizeHints", "This plugin does not support raise"
 )
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 PAGES = 1000

@@ -23,7 +23,6 @@ from app.main_window import MainWindow
 from app.message_widget import AssistantMessageWidget
 from app.turn_stream import TurnResult
 from engine import AttachedDocument, DocumentDecision, HarmonyTokenizer, extract
-from engine.testing.real_vocab import RealVocabFiles
 from tests.app.conftest import MakeWindow
 from tests.app.scripting import ScriptedSessions
 from tests.app.test_chat_flow import conversation_of, last_answer, send
@@ -45,11 +44,6 @@ def report_pdf(path: Path) -> Path:
     pages = [filler(n, 120) for n in range(1, PAGES + 1)]
     pages[FACT_PAGE - 1] = f"{filler(101, 60)} {FACT} {filler(102, 40)}"
     return write_pdf(path, pages)
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 def browsing_window(make_window: MakeWindow, real_tok: HarmonyTokenizer) -> tuple[

@@ -14,7 +14,6 @@ from app.library_indexer import LibraryIndexer
 from app.main_window import MainWindow
 from app.settings_dialog import SettingsDialog
 from engine import HarmonyTokenizer, Library
-from engine.testing.real_vocab import RealVocabFiles
 from tests.app.conftest import TURN_TIMEOUT_MS, MakeWindow
 from tests.app.test_chat_flow import last_answer, send
 from tests.app.test_document_browsing import browser_call, browsing_window, final, script_tokens
@@ -25,11 +24,6 @@ pytestmark = pytest.mark.qt_log_ignore(
 )
 
 DEBOUNCE_MS = 100
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 def folders_page(window: MainWindow) -> LibraryFoldersPage:

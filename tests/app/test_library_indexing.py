@@ -20,7 +20,6 @@ from app.library_indexer import LibraryIndexer
 from app.main_window import MainWindow
 from app.turn_stream import TurnResult
 from engine import HarmonyTokenizer, JobState, Library
-from engine.testing.real_vocab import RealVocabFiles
 from tests.app.conftest import TURN_TIMEOUT_MS, MakeWindow
 from tests.app.scripting import ScriptedSessions
 from tests.app.test_chat_flow import last_answer
@@ -36,11 +35,6 @@ from tests.engine.library.documents import filler, write_text
 pytestmark = pytest.mark.qt_log_ignore(
     "This plugin does not support propagateSizeHints", "This plugin does not support raise"
 )
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 SECTIONS = 200  # about 400 sections of the text (paging.py): several batches of 64 pages

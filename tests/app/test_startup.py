@@ -4,7 +4,6 @@ hands its files over without importing any of them. Times are for benchmarks/sta
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,16 +14,10 @@ from typing import Any
 import pytest
 
 from app.startup_trace import TRACE_ENV
+from app.startup_trace import read as read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
-
-
-def _events(trace: Path) -> dict[str, dict[str, Any]]:
-    if not trace.exists():
-        return {}
-    lines = trace.read_text(encoding="utf-8").splitlines()
-    return {e["event"]: e for e in map(json.loads, lines)}
 
 
 def _launch(trace: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -41,7 +34,7 @@ def _launch(trace: Path, *args: str) -> subprocess.Popen[bytes]:
 def _wait_for(trace: Path, event: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        found = _events(trace).get(event)
+        found = read_trace(trace).get(event)
         if found is not None:
             return found
         if proc.poll() is not None:
@@ -68,7 +61,7 @@ def test_the_window_comes_before_mlx_and_a_second_launch_hands_over(
     first = _launch(trace, "--model", str(model_dir), "--data-dir", str(data))
     try:
         ready = _wait_for(trace, "model_ready", first)
-        shown = _events(trace)["window_shown"]
+        shown = read_trace(trace)["window_shown"]
         assert shown["heavy"] == [], "imported before the window was shown"
         assert shown["t"] <= ready["t"]
         assert "mlx" in ready["heavy"], "the engine thread loaded a model without MLX?"
@@ -80,7 +73,7 @@ def test_the_window_comes_before_mlx_and_a_second_launch_hands_over(
         second_trace = tmp_path / "second.jsonl"
         second = _launch(second_trace, "--data-dir", str(data), str(note))
         assert second.wait(timeout=WAIT_S) == 0
-        handed = _events(second_trace)
+        handed = read_trace(second_trace)
         assert set(handed) == {"handed_over"}, "the second launch opened a window of its own"
         assert handed["handed_over"]["heavy"] == []
     finally:

@@ -20,7 +20,6 @@ from engine import (
 )
 from engine.chat.prompt import build_prompt
 from engine.harmony import ToolNamespace, python_namespace
-from engine.testing.real_vocab import RealVocabFiles
 from engine.testing.scripted import ScriptedSampler
 from engine.tokenizer import SpecialToken
 from tests.engine.harmony.test_tool_call_corpus import CORPUS, Case
@@ -39,11 +38,6 @@ SYSTEM = SystemContent().with_tools(
 )
 RESULT = '{"temperature": 20, "description": "sunny"}'
 QUESTION = "What is the weather in Tokyo?"
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 def session_for(

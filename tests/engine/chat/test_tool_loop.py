@@ -30,7 +30,6 @@ from engine.chat.prompt import build_prompt
 from engine.chat.tool_loop import answer_now_text
 from engine.harmony import Role
 from engine.library import Library, index_files, wrap_lines
-from engine.testing.real_vocab import RealVocabFiles
 from engine.testing.scripted import ScriptedSampler
 from tests.engine.library.documents import filler, write_pdf
 
@@ -47,11 +46,6 @@ def report_pages() -> list[str]:
     pages[FACT_PAGE - 1] = f"{filler(101, 60)} {FACT} {filler(102, 40)}"
     pages[SOURCE_PAGE - 1] = f"{filler(103, 50)} {SOURCE} {filler(104, 30)}"
     return pages
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +27,6 @@ from engine.harmony import (
     render_conversation,
 )
 from engine.harmony.parser import TokenDecoder
-from engine.testing.real_vocab import RealVocabFiles
 from engine.testing.synthetic_tokenizer import synthetic_tokenizer
 from engine.tokenizer import FIRST_SPECIAL_ID, N_VOCAB, HarmonyTokenizer, SpecialToken
 
@@ -205,11 +203,6 @@ def test_golden_tool_response_without_end_token() -> None:
     assert message.text.strip() == '{"result": "https://openai.com/"}'
     assert not message.complete
     assert stops(events) == ["end"]
-
-
-@pytest.fixture(scope="module")
-def real_tok(real_vocab: RealVocabFiles) -> HarmonyTokenizer:
-    return HarmonyTokenizer.from_tiktoken_file(real_vocab.tiktoken_file)
 
 
 def _golden_ids(name: str) -> list[int]:
