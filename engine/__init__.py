@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         EngineError,
         KernelUnavailableError,
         ModelLoadError,
+        OutputSchemaError,
         TokenizerError,
         UnsupportedDocumentError,
     )
@@ -151,6 +152,7 @@ _EXPORTS = {
     "Message": "engine.harmony",
     "ModelArgs": "engine.config",
     "ModelLoadError": "engine.errors",
+    "OutputSchemaError": "engine.errors",
     "PrefillProgress": "engine.chat",
     "PromptCache": "engine.chat",
     "ReadStats": "engine.documents",
@@ -245,6 +247,7 @@ __all__ = [
     "Message",
     "ModelArgs",
     "ModelLoadError",
+    "OutputSchemaError",
     "PrefillProgress",
     "PromptCache",
     "ReadStats",

@@ -20,6 +20,10 @@ class ContextOverflowError(EngineError):
     """The prompt and the answer do not fit in the model's context."""
 
 
+class OutputSchemaError(EngineError):
+    """A JSON schema for structured output is invalid or uses what the grammar cannot express."""
+
+
 class KernelUnavailableError(EngineError):
     """A custom kernel could not be compiled or failed its self-test."""
 

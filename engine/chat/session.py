@@ -7,6 +7,9 @@ can be checked up front and raise EngineError subclasses then; the returned iter
 everything else as events and always ends with TurnFinished. One turn at a time: iterate it to
 the end (or close it) before starting the next. The session is not thread-safe; use it from the
 thread that owns MLX.
+
+With an output schema (`set_output_schema`), each turn's final message is constrained to JSON
+that validates against it (engine.chat.structured); the analysis and tool calls stay free.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from engine.chat.budget import ReasoningBudget
 from engine.chat.context import DEFAULT_MAX_SNAPSHOTS, CachedContext
 from engine.chat.events import ChatEvent, ToolCallRequested
 from engine.chat.prompt import Prompt, build_prompt, last_user_index
+from engine.chat.structured import CompiledSchema, FinalChannelConstraint, compile_schema
 from engine.chat.tool_calls import ToolCatalog, tool_call
 from engine.chat.turn import Run, RunLimits
 from engine.errors import ContextOverflowError
@@ -80,6 +84,7 @@ class ChatSession:
         self._prefill_step = prefill_step
         self._sampler = sampler
         self._context = CachedContext(model, max_snapshots=max_snapshots)
+        self._output_schema: CompiledSchema | None = None
         self._running = False
         self._turn_id = 0
 
@@ -150,6 +155,19 @@ class ChatSession:
         if tokens is not None and tokens < 1:
             raise ValueError("max_answer_tokens must be positive")
         self._max_answer_tokens = self._default_answer_tokens if tokens is None else tokens
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        return dict(self._output_schema.schema) if self._output_schema else None
+
+    def set_output_schema(self, schema: dict[str, Any] | None) -> None:
+        """Constrains the final message of later turns to JSON that validates against `schema`
+        (structured output; the analysis stays free); None removes it. Raises
+        OutputSchemaError for a schema that cannot be compiled."""
+        if schema is None:
+            self._output_schema = None
+            return
+        self._output_schema = compile_schema(self._tokenizer, schema, self._model.args.vocab_size)
 
     @property
     def system(self) -> SystemContent:
@@ -289,8 +307,20 @@ class ChatSession:
             prefill_step=self._prefill_step,
             loop=self._budget,
         )
-        self._context.start(self._sampler or make_sampler(self._sampling))
-        run = Run(self._context, self._tokenizer, prompt, limits, cancel, self._catalog(), finish)
+        sampler = self._sampler or make_sampler(self._sampling)
+        schema = self._output_schema
+        constraint = FinalChannelConstraint(schema) if schema is not None else None
+        self._context.start(constraint.wrap(sampler) if constraint is not None else sampler)
+        run = Run(
+            self._context,
+            self._tokenizer,
+            prompt,
+            limits,
+            cancel,
+            self._catalog(),
+            finish,
+            constraint,
+        )
         try:
             yield from run.events()
         finally:

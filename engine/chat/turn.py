@@ -39,6 +39,7 @@ from engine.chat.events import (
     TurnStats,
 )
 from engine.chat.prompt import TERMINAL_TOKENS, Prompt, final_header_ids
+from engine.chat.structured import FinalChannelConstraint
 from engine.chat.tool_calls import ToolCatalog, tool_call
 from engine.generate import CANCEL_STEP
 from engine.harmony import (
@@ -83,7 +84,10 @@ class Run:
         cancel: threading.Event,
         tools: ToolCatalog | None = None,
         finish: threading.Event | None = None,
+        constraint: FinalChannelConstraint | None = None,
     ) -> None:
+        """`constraint` (structured output) masks the final message's tokens; the context's
+        sampler must be its `wrap` of the sampler."""
         self._ctx = context
         self._tokenizer = tokenizer
         self._prompt = prompt
@@ -93,6 +97,7 @@ class Run:
         self._tools = tools or ToolCatalog()
         self._parser = HarmonyStreamParser(tokenizer)
         self._guard = LoopGuard.from_budget(limits.loop)
+        self._constraint = constraint
         self.messages: list[Message] = []
         self.tool_call: ToolCallRequested | None = None
         self._open: MessageStarted | None = None
@@ -116,6 +121,8 @@ class Run:
                 return
             token = self._ctx.take().id
             self._count(token)
+            if self._constraint is not None:
+                self._constraint.consume(token)
             if token in TERMINAL_TOKENS and self._needs_answer():
                 self._reasoning += 1
                 self._forced_answer = True
@@ -225,6 +232,9 @@ class Run:
             if isinstance(e, MessageStarted):
                 self._open = e
                 self._final_seen |= e.channel == Channel.FINAL
+                answer = e.channel == Channel.FINAL and e.recipient is None
+                if self._constraint is not None and answer:
+                    self._constraint.begin()
                 self._foreign |= e.role is not Role.ASSISTANT
             elif isinstance(e, TextDelta):
                 out.append(ChannelDelta(e.channel.value, e.text, e.recipient))

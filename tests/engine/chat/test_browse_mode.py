@@ -31,9 +31,7 @@ from engine.testing.scripted import ScriptedSampler
 from engine.tokenizer import SpecialToken
 from tests.engine.library.documents import filler, write_pdf
 
-from .test_tool_loop import FACT, FACT_PAGE, answer, browser_call, real_tok, report_pages
-
-__all__ = ["real_tok"]  # the fixture, shared with test_tool_loop
+from .test_tool_loop import FACT, FACT_PAGE, answer, browser_call, report_pages
 
 
 def doc(name: str, pages: int | None = None, kind: str = "pdf") -> ExtractedDocument:

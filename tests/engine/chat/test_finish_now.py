@@ -16,10 +16,10 @@ from engine.testing.scripted import ScriptedSampler, cancel_at
 
 from .test_reasoning import THINKING, S, analysis_header, final_header, session_with
 from .test_session import finish, text
-from .test_tool_loop import browser_call, browsing, indexed, library, real_tok
+from .test_tool_loop import browser_call, browsing, indexed, library
 from .test_tools import RESULT, WEATHER, call_ids
 
-__all__ = ["indexed", "library", "real_tok"]  # fixtures the browser test borrows
+__all__ = ["indexed", "library"]  # fixtures the browser test borrows
 
 ANSWER = "Four."
 
