@@ -9,7 +9,8 @@ Decode (few tokens): gate_up GEMV fused with bias + SwiGLU, then the down GEMV f
 and the routing-weighted sum; both give a simdgroup 4 weight rows that share activations held in
 registers, and read weights as uint4 (benchmarks/kernels_model.py counts what they do per byte).
 Prefill: pairs (token, expert) are grouped by expert into 32-pair tiles and multiplied with
-simdgroup matrix tiles; the weighted combine is a gather and a sum.
+simdgroup matrix tiles; the down projection's epilogue weighs each pair by its route weight and
+puts it back in (token, slot) order, leaving one sum over each token's k rows.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class MoeKernels:
         )
         self.gemm = make_kernel(
             name="mxfp4w_moe_gemm",
-            input_names=["x", "rows", "tiles", "w", "scales", "bias", "limit"],
+            input_names=["x", "rows", "tiles", "w", "scales", "bias", "limit", "route"],
             output_names=["out"],
             source=kernel_source("mxfp4w_moe_gemm.metal"),
             header=header,
@@ -144,26 +145,26 @@ class MoeKernels:
         D = x.shape[1]
         order, rows, tiles = group_by_expert(indices, E)
         lim = mx.array([limit], dtype=mx.float32)
+        route = route_weights.reshape(-1).astype(mx.float32)
         n_tiles = tiles.shape[0]
         (act,) = self.gemm(
-            inputs=[x, rows, tiles, *gate_up, lim],
-            template=[("T", x.dtype), ("GATHER", True), ("SWIGLU", True)],
+            inputs=[x, rows, tiles, *gate_up, lim, route],
+            template=[("T", x.dtype), ("GATHER", True), ("SWIGLU", True), ("COMBINE", False)],
             grid=(_ceil(two_i, TILE_ROWS) * THREADS, n_tiles, 1),
             threadgroup=(THREADS, 1, 1),
             output_shapes=[(N * K, two_i // 2)],
             output_dtypes=[x.dtype],
         )
+        # act is in expert order; the down GEMM writes each pair, weighted, at its (token, slot)
         (out,) = self.gemm(
-            inputs=[act, rows, tiles, *down, lim],
-            template=[("T", x.dtype), ("GATHER", False), ("SWIGLU", False)],
+            inputs=[act, order.astype(mx.uint32), tiles, *down, lim, route],
+            template=[("T", x.dtype), ("GATHER", False), ("SWIGLU", False), ("COMBINE", True)],
             grid=(_ceil(D, TILE_ROWS) * THREADS, n_tiles, 1),
             threadgroup=(THREADS, 1, 1),
             output_shapes=[(N * K, D)],
             output_dtypes=[x.dtype],
         )
-        # out holds pairs in expert order; put them back in (token, slot) order and weigh them
-        per_pair = out[mx.argsort(order)].reshape(N, K, D)
-        return (per_pair * route_weights[..., None].astype(per_pair.dtype)).sum(axis=1)
+        return out.reshape(N, K, D).sum(axis=1)
 
 
 def group_by_expert(indices: mx.array, num_experts: int) -> tuple[mx.array, mx.array, mx.array]:

@@ -33,11 +33,12 @@ from .errors import (
     SynchronizationError,
 )
 from .kernel import EmulatedKernel, metal_kernel
-from .runtime import BufferTraffic, LaunchCounters
+from .runtime import BankTraffic, BufferTraffic, LaunchCounters
 from .schedules import SCHEDULES, counting, run_all_schedules, schedule
 
 __all__ = [
     "SCHEDULES",
+    "BankTraffic",
     "BufferTraffic",
     "DataRaceError",
     "EmulatedKernel",

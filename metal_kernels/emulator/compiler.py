@@ -23,7 +23,12 @@ import platformdirs
 from .errors import EmulatorUnavailable, KernelCompileError
 
 SHIM_DIR = Path(__file__).resolve().parent
-RUNTIME_SOURCES = ("msl_scheduler.cpp", "msl_launch.cpp", "msl_races.cpp")
+RUNTIME_SOURCES = (
+    "msl_scheduler.cpp",
+    "msl_launch.cpp",
+    "msl_races.cpp",
+    "msl_counters.cpp",
+)
 SHIM_FILES = ("msl_runtime.h", "msl_internal.h", "msl_shim.h", "msl_math.h", "msl_simd.h")
 _SUPPORTED = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "x86_64"), ("Darwin", "arm64")}
 _MAX_OUTPUT_LINES = 60

@@ -74,7 +74,16 @@ void races_worker_end(void* state);
 void races_group_start(uint64_t group);
 void races_barrier();  // a new barrier interval for this worker's threadgroup
 void races_threadgroup_array(const void* data, size_t bytes, const char* name);
+
+// msl_counters.cpp (each a no-op unless Options.counters); msl_races.cpp's hooks call them
+void counters_setup(const Launch& L, const Mapping* maps, const Buffer* bufs, int n,
+                    uintptr_t base);
+void counters_worker_start(const Launch& L);
+void counters_worker_end();
+void counters_group_start();
+void counters_threadgroup_array(const void* data, size_t bytes);
 void counters_threadgroup_bytes(size_t bytes);
+void counters_access(uintptr_t a, size_t size, bool write, uint32_t pc);
 
 // msl_launch.cpp
 bool map_guarded(size_t nbytes, size_t guard, bool shared, Mapping& m);

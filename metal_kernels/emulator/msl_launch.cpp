@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -63,7 +64,13 @@ const Region* find_region(uintptr_t a) {
 }
 
 void on_fatal_signal(int sig, siginfo_t* si, void* uc) {
-  if (!claim_failure()) _exit(g_report->status ? g_report->status : kCrash);
+  if (!claim_failure()) {
+    // Another worker is writing the report (two threadgroups hit the same bug): exiting now would
+    // end the process before it finishes. Its _exit ends this thread too; wait up to a second.
+    timespec pause_10ms = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 100; ++i) nanosleep(&pause_10ms, nullptr);
+    _exit(g_report->status ? g_report->status : kCrash);
+  }
   Report& r = *g_report;
   r.signal = sig;
   r.status = kCrash;

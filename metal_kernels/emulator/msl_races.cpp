@@ -9,7 +9,6 @@
 #include "msl_internal.h"  // first: it sets feature macros for the system headers
 
 #include <dlfcn.h>
-#include <link.h>
 #include <errno.h>
 #include <string.h>
 
@@ -46,48 +45,7 @@ struct RaceWorker {
   int ntg;
   uint32_t epoch, group_epoch, group;
   bool races, count;
-  Counters c;  // this worker's share, added to the report at its end
 };
-
-struct Span {
-  uintptr_t lo, len;
-};
-Span g_buffers[kCountedBuffers];  // every buffer, for counting
-int g_nbuffers;
-Span g_image;  // this library's loaded segments: program-scope constant data lives there
-
-int find_image(dl_phdr_info* info, size_t, void*) {
-  if (uintptr_t(info->dlpi_addr) != g_base) return 0;
-  uintptr_t hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i)
-    if (info->dlpi_phdr[i].p_type == PT_LOAD)
-      hi = hi > info->dlpi_phdr[i].p_vaddr + info->dlpi_phdr[i].p_memsz
-               ? hi
-               : info->dlpi_phdr[i].p_vaddr + info->dlpi_phdr[i].p_memsz;
-  g_image = {g_base, hi};
-  return 1;
-}
-
-int width_class(size_t size) { return size >= 16 ? 4 : size >= 8 ? 3 : size >= 4 ? 2 : size >= 2 ? 1 : 0; }
-
-void count(RaceWorker& rw, uintptr_t a, size_t size, bool write) {
-  for (int i = 0; i < rw.ntg; ++i)
-    if (a - rw.tg[i].lo < rw.tg[i].len) {
-      (write ? rw.c.tg_write_bytes : rw.c.tg_read_bytes) += size;
-      return;
-    }
-  for (int i = 0; i < g_nbuffers; ++i)
-    if (a - g_buffers[i].lo < g_buffers[i].len) {
-      if (write) {
-        rw.c.write_bytes[i] += size;
-      } else {
-        rw.c.read_bytes[i] += size;
-        rw.c.loads[i][width_class(size)]++;
-      }
-      return;
-    }
-  if (!write && a - g_image.lo < g_image.len) rw.c.constant_loads++;
-}
 
 // Default TLS model: initial-exec would be faster, but every kernel library loaded into one process
 // takes static TLS, and a test session loads hundreds ("cannot allocate memory in static TLS").
@@ -209,9 +167,9 @@ inline void on_access(void* p, size_t size, bool write, void* ret) {
   RaceWorker* rw = tl_rw;
   if (!rw) return;
   uintptr_t a = uintptr_t(p);
-  if (rw->count) count(*rw, a, size, write);
-  if (!rw->races) return;
   uint32_t pc = uint32_t(uintptr_t(ret) - g_base - 1);  // inside the access's call instruction
+  if (rw->count) counters_access(a, size, write, pc);
+  if (!rw->races) return;
   for (int i = 0; i < rw->ntg; ++i)
     if (a - rw->tg[i].lo < rw->tg[i].len) return check(*rw, rw->tg[i], a, size, write, pc);
   for (int i = 0; i < g_ndevice; ++i)
@@ -225,15 +183,10 @@ void races_setup(const Launch& L, const Mapping* maps, const Buffer* bufs, int n
     munmap(g_device[i].shadow, shadow_bytes(g_device[i]));
   g_ndevice = 0;
   g_epoch = 0;
-  g_nbuffers = 0;
-  if (!L.opt.races && !L.opt.counters) return;
+  if (!L.opt.races && !L.opt.counters) return counters_setup(L, maps, bufs, n, 0);
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&races_setup), &info)) g_base = uintptr_t(info.dli_fbase);
-  if (L.opt.counters) {
-    dl_iterate_phdr(find_image, nullptr);
-    for (int i = 0; i < n && i < kCountedBuffers; ++i)
-      g_buffers[g_nbuffers++] = {uintptr_t(maps[i].data), bufs[i].nbytes};
-  }
+  counters_setup(L, maps, bufs, n, g_base);
   if (!L.opt.races) return;
   for (int i = 0; i < n && g_ndevice < kMaxDevice; ++i) {
     if (!bufs[i].writable || !bufs[i].nbytes) continue;
@@ -253,35 +206,13 @@ void* races_worker_start(const Launch& L) {
   tl_rw = static_cast<RaceWorker*>(m);
   tl_rw->races = L.opt.races != 0;
   tl_rw->count = L.opt.counters != 0;
+  counters_worker_start(L);
   return m;
 }
 
-void add_counters(const Counters& from) {
-  Counters& to = g_report->counters;
-  auto add = [](uint64_t& t, uint64_t v) { __atomic_fetch_add(&t, v, __ATOMIC_RELAXED); };
-  for (int i = 0; i < kCountedBuffers; ++i) {
-    add(to.read_bytes[i], from.read_bytes[i]);
-    add(to.write_bytes[i], from.write_bytes[i]);
-    for (int k = 0; k < 5; ++k) add(to.loads[i][k], from.loads[i][k]);
-  }
-  add(to.constant_loads, from.constant_loads);
-  add(to.tg_read_bytes, from.tg_read_bytes);
-  add(to.tg_write_bytes, from.tg_write_bytes);
-  uint64_t seen = __atomic_load_n(&to.tg_bytes, __ATOMIC_RELAXED);
-  while (from.tg_bytes > seen &&
-         !__atomic_compare_exchange_n(&to.tg_bytes, &seen, from.tg_bytes, true, __ATOMIC_RELAXED,
-                                      __ATOMIC_RELAXED)) {
-  }
-}
-
-void counters_threadgroup_bytes(size_t bytes) {
-  if (RaceWorker* rw = tl_rw)
-    if (bytes > rw->c.tg_bytes) rw->c.tg_bytes = bytes;
-}
-
 void races_worker_end(void* state) {
+  counters_worker_end();
   if (RaceWorker* rw = tl_rw) {
-    if (rw->count) add_counters(rw->c);
     for (int i = 0; i < rw->ntg; ++i)
       if (rw->tg[i].shadow) munmap(rw->tg[i].shadow, shadow_bytes(rw->tg[i]));
   }
@@ -290,6 +221,7 @@ void races_worker_end(void* state) {
 }
 
 void races_group_start(uint64_t group) {
+  counters_group_start();
   if (RaceWorker* rw = tl_rw) {
     rw->epoch = rw->group_epoch = next_epoch();
     rw->group = uint32_t(group);
@@ -301,6 +233,7 @@ void races_barrier() {
 }
 
 void races_threadgroup_array(const void* data, size_t bytes, const char* name) {
+  counters_threadgroup_array(data, bytes);
   RaceWorker* rw = tl_rw;
   if (!rw || rw->ntg == kMaxTg || !bytes) return;
   Tracked& t = rw->tg[rw->ntg];

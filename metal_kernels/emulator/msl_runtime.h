@@ -14,9 +14,10 @@
 namespace msl_rt {
 
 // Bump on any change to Buffer, Options, Report or the exported functions (checked by runtime.py).
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 constexpr int kSimdWidth = 32;  // Apple GPUs; kernels may assume it, so does the emulator
 constexpr size_t kSlotBytes = 64;  // largest value a simd-group function can exchange
+constexpr int kMaxSimdgroups = 32;  // 1024 threads per threadgroup
 
 struct Dim3 {
   uint32_t x, y, z;
@@ -46,6 +47,8 @@ struct SimdView {
   const unsigned char* slots;  // kSimdWidth slots of kSlotBytes
   uint32_t mask;               // lanes that took part (lanes that returned are inactive)
   uint32_t lane;               // the calling lane
+  uint32_t simdgroup;          // its simdgroup in the threadgroup
+  uint64_t seq;                // this rendezvous, unique in the process
 };
 
 // ---- ABI shared with runtime.py through ctypes.
@@ -83,6 +86,13 @@ struct Counters {
   uint64_t constant_loads;             // program-scope `constant` data: lookup tables
   uint64_t tg_read_bytes, tg_write_bytes;
   uint64_t tg_bytes;  // threadgroup memory of one threadgroup (the largest)
+  // Per simdgroup instruction (the lanes' accesses at one instance of one load or store):
+  uint64_t load_instrs[kCountedBuffers];  // device loads
+  uint64_t lines[kCountedBuffers];        // distinct 128-byte cache lines they touched
+  uint64_t min_lines[kCountedBuffers];    // the fewest lines their bytes fit in
+  // threadgroup memory, 32 banks of 4 bytes: wavefronts = the most distinct words in one bank;
+  // [0] scalar and vector accesses, [1] simdgroup_load/store (8x8: 2 elements per lane)
+  uint64_t tg_instrs[2], tg_wavefronts[2], tg_min_wavefronts[2];
 };
 
 enum Status : int32_t {
@@ -113,6 +123,12 @@ struct Report {
 };
 
 using BodyFn = void (*)(void* const* buffers, const ThreadCtx& ctx);
+
+// Counters of a simdgroup_load/store of an R x C matrix at `p` (called by one lane), and the scope
+// of the lanes' element-wise copies, which are not counted as the lanes' own accesses.
+void count_matrix(const void* p, int elem_bytes, uint64_t elements_per_row, uint32_t origin_x,
+                  uint32_t origin_y, bool transpose, int rows, int cols, bool store);
+void matrix_scope(bool inside);
 
 void barrier(const Site& site);
 SimdView simd_exchange(const Site& site, const void* value, size_t size);

@@ -63,6 +63,7 @@ struct Fiber {  // zero-initialised memory is a valid, never-started fiber
 struct SimdGroup {
   int alive, arrived;
   uint32_t gen;
+  uint64_t seq;  // of the last release
   Site site;
   uint32_t mask[2];  // double-buffered: lanes still read one op's slots while others deposit
   alignas(16) unsigned char slot[2][kSimdWidth][kSlotBytes];
@@ -122,8 +123,11 @@ __attribute__((noinline)) void enter(Worker* w, Fiber* f) {
   }
 }
 
+uint64_t g_simd_seq;  // rendezvous released so far in this process; __atomic
+
 void release_simd(SimdGroup& g, Worker& w, int sgid) {
   g.gen++;
+  g.seq = __atomic_add_fetch(&g_simd_seq, 1, __ATOMIC_RELAXED);
   g.arrived = 0;
   g.mask[g.gen & 1] = 0;
   int end = sgid * kSimdWidth + kSimdWidth < w.n ? sgid * kSimdWidth + kSimdWidth : w.n;
@@ -499,7 +503,7 @@ SimdView simd_exchange(const Site& site, const void* value, size_t size) {
   f->site = site;
   if (++g.arrived == g.alive) release_simd(g, *w, sgid);
   park(w, f);
-  return SimdView{&g.slot[b][0][0], g.mask[b], lane};
+  return SimdView{&g.slot[b][0][0], g.mask[b], lane, uint32_t(sgid), g.seq};
 }
 
 void* threadgroup_alloc(int key, size_t bytes, const char* name) {

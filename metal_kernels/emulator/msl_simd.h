@@ -185,6 +185,24 @@ using simdgroup_float8x8 = simdgroup_matrix<float, 8, 8>;
 using simdgroup_half8x8 = simdgroup_matrix<half, 8, 8>;
 using simdgroup_bfloat8x8 = simdgroup_matrix<bfloat, 8, 8>;
 
+namespace simd_detail {
+// The replicas are identical, so the first lane to run after a matrix load's or product's
+// rendezvous does the work and the other lanes copy it: emulation does not cost 32 times over.
+// (Race tracking sees that lane's loads; lanes of one simdgroup never race with each other.)
+template <class M>
+inline M* shared_result(const msl_rt::SimdView& v, bool& first) {
+  struct Entry {
+    uint64_t seq;
+    M value;
+  };
+  static thread_local Entry cache[msl_rt::kMaxSimdgroups];
+  Entry& e = cache[v.simdgroup];
+  first = e.seq != v.seq;
+  e.seq = v.seq;
+  return &e.value;
+}
+}  // namespace simd_detail
+
 template <class T, int R, int C = R>
 inline simdgroup_matrix<T, R, C> make_filled_simdgroup_matrix(T value) {
   simdgroup_matrix<T, R, C> a;
@@ -195,22 +213,37 @@ inline simdgroup_matrix<T, R, C> make_filled_simdgroup_matrix(T value) {
 template <class T, class U, int R, int C>
 inline void simdgroup_load(simdgroup_matrix<T, R, C>& d, const U* src, ulong elements_per_row = C,
                            ulong2 origin = ulong2(0), bool transpose = false, MSL_SITE_PARAMS) {
-  msl_rt::simd_exchange(msl_rt::Site{"simdgroup_load", msl_file, msl_line}, nullptr, 0);
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j)
-      d.m[i][j] = T(transpose ? src[(origin.y + j) * elements_per_row + origin.x + i]
-                              : src[(origin.y + i) * elements_per_row + origin.x + j]);
+  msl_rt::SimdView v =
+      msl_rt::simd_exchange(msl_rt::Site{"simdgroup_load", msl_file, msl_line}, nullptr, 0);
+  bool first;
+  simdgroup_matrix<T, R, C>* shared = simd_detail::shared_result<simdgroup_matrix<T, R, C>>(v, first);
+  if (first) {
+    msl_rt::count_matrix(src, sizeof(U), elements_per_row, origin.x, origin.y, transpose, R, C,
+                         false);
+    msl_rt::matrix_scope(true);
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < C; ++j)
+        shared->m[i][j] = T(transpose ? src[(origin.y + j) * elements_per_row + origin.x + i]
+                                      : src[(origin.y + i) * elements_per_row + origin.x + j]);
+    msl_rt::matrix_scope(false);
+  }
+  d = *shared;
 }
 template <class T, class U, int R, int C>
 inline void simdgroup_store(const simdgroup_matrix<T, R, C>& s, U* dst, ulong elements_per_row = C,
                             ulong2 origin = ulong2(0), bool transpose = false, MSL_SITE_PARAMS) {
   msl_rt::Site site{"simdgroup_store", msl_file, msl_line};
   msl_rt::SimdView v = msl_rt::simd_exchange(site, nullptr, 0);
-  if (v.lane == uint32_t(__builtin_ctz(v.mask)))
+  if (v.lane == uint32_t(__builtin_ctz(v.mask))) {
+    msl_rt::count_matrix(dst, sizeof(U), elements_per_row, origin.x, origin.y, transpose, R, C,
+                         true);
+    msl_rt::matrix_scope(true);
     for (int i = 0; i < R; ++i)
       for (int j = 0; j < C; ++j)
         (transpose ? dst[(origin.y + j) * elements_per_row + origin.x + i]
                    : dst[(origin.y + i) * elements_per_row + origin.x + j]) = U(s.m[i][j]);
+    msl_rt::matrix_scope(false);
+  }
   msl_rt::simd_exchange(site, nullptr, 0);  // no lane reads the tile before it is written
 }
 template <class T, class A, class B, class C, int M, int N, int K>
@@ -218,16 +251,18 @@ inline void simdgroup_multiply_accumulate(simdgroup_matrix<T, M, N>& d,
                                           const simdgroup_matrix<A, M, K>& a,
                                           const simdgroup_matrix<B, K, N>& b,
                                           const simdgroup_matrix<C, M, N>& c, MSL_SITE_PARAMS) {
-  msl_rt::simd_exchange(msl_rt::Site{"simdgroup_multiply_accumulate", msl_file, msl_line}, nullptr,
-                        0);
-  simdgroup_matrix<T, M, N> r;
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      float s = float(c.m[i][j]);
-      for (int k = 0; k < K; ++k) s += float(a.m[i][k]) * float(b.m[k][j]);
-      r.m[i][j] = T(s);
-    }
-  d = r;
+  msl_rt::SimdView v = msl_rt::simd_exchange(
+      msl_rt::Site{"simdgroup_multiply_accumulate", msl_file, msl_line}, nullptr, 0);
+  bool first;
+  simdgroup_matrix<T, M, N>* r = simd_detail::shared_result<simdgroup_matrix<T, M, N>>(v, first);
+  if (first)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        float s = float(c.m[i][j]);
+        for (int k = 0; k < K; ++k) s += float(a.m[i][k]) * float(b.m[k][j]);
+        r->m[i][j] = T(s);
+      }
+  d = *r;
 }
 template <class T, class A, class B, int M, int N, int K>
 inline void simdgroup_multiply(simdgroup_matrix<T, M, N>& d, const simdgroup_matrix<A, M, K>& a,

@@ -26,7 +26,7 @@ from .errors import (
     SynchronizationError,
 )
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 COUNTED_BUFFERS = 16
 # index = the runtime's Schedule enum; "depth-first": a released simdgroup runs until it blocks
 SCHEDULES: tuple[str, ...] = ("forward", "reverse", "random", "depth-first")
@@ -70,6 +70,12 @@ class _Counters(ctypes.Structure):
         ("tg_read_bytes", ctypes.c_uint64),
         ("tg_write_bytes", ctypes.c_uint64),
         ("tg_bytes", ctypes.c_uint64),
+        ("load_instrs", ctypes.c_uint64 * COUNTED_BUFFERS),
+        ("lines", ctypes.c_uint64 * COUNTED_BUFFERS),
+        ("min_lines", ctypes.c_uint64 * COUNTED_BUFFERS),
+        ("tg_instrs", ctypes.c_uint64 * 2),
+        ("tg_wavefronts", ctypes.c_uint64 * 2),
+        ("tg_min_wavefronts", ctypes.c_uint64 * 2),
     ]
 
 
@@ -199,12 +205,40 @@ class KernelLibrary:
 class BufferTraffic:
     read_bytes: int
     write_bytes: int
-    loads_by_width: dict[int, int]  # bytes per load -> number of loads
+    loads_by_width: dict[int, int]  # bytes per load -> number of loads (per lane)
+    load_instructions: int = 0  # simdgroup load instructions (all lanes' loads at one instance)
+    lines: int = 0  # distinct 128-byte cache lines, summed over those instructions
+    min_lines: int = 0  # the fewest lines each instruction's bytes fit in, summed
 
     @property
     def vector16_fraction(self) -> float:
         """Share of the bytes read by 16-byte loads."""
         return 16 * self.loads_by_width.get(16, 0) / self.read_bytes if self.read_bytes else 0.0
+
+    @property
+    def lines_per_load(self) -> float:
+        """Distinct cache lines per simdgroup load instruction."""
+        return self.lines / self.load_instructions if self.load_instructions else 0.0
+
+    @property
+    def min_lines_per_load(self) -> float:
+        """The same for loads whose bytes were contiguous: what coalescing could reach."""
+        return self.min_lines / self.load_instructions if self.load_instructions else 0.0
+
+
+@dataclass(frozen=True)
+class BankTraffic:
+    """Threadgroup accesses per simdgroup instruction, with 32 banks of 4 bytes."""
+
+    instructions: int
+    wavefronts: int  # per instruction: the most distinct words any one bank serves
+    min_wavefronts: int  # per instruction: distinct words / 32, rounded up
+
+    @property
+    def conflicts_per_instruction(self) -> float:
+        """Extra wavefronts per instruction caused by bank conflicts (0: none)."""
+        extra = self.wavefronts - self.min_wavefronts
+        return extra / self.instructions if self.instructions else 0.0
 
 
 @dataclass(frozen=True)
@@ -216,16 +250,25 @@ class LaunchCounters:
     tg_read_bytes: int
     tg_write_bytes: int
     tg_bytes: int  # threadgroup memory of one threadgroup
+    tg_banks: BankTraffic  # scalar and vector threadgroup loads and stores
+    matrix_banks: BankTraffic  # simdgroup_load / simdgroup_store on threadgroup memory
 
 
 def _counters(c: _Counters, buffers: Sequence[LaunchBuffer]) -> LaunchCounters:
     traffic = {}
     for i, b in enumerate(buffers[:COUNTED_BUFFERS]):
         widths = {1 << k: int(c.loads[i][k]) for k in range(5) if c.loads[i][k]}
-        traffic[b.label] = BufferTraffic(int(c.read_bytes[i]), int(c.write_bytes[i]), widths)
+        traffic[b.label] = BufferTraffic(
+            int(c.read_bytes[i]), int(c.write_bytes[i]), widths, int(c.load_instrs[i]),
+            int(c.lines[i]), int(c.min_lines[i]),
+        )  # fmt: skip
+    banks = [
+        BankTraffic(int(c.tg_instrs[k]), int(c.tg_wavefronts[k]), int(c.tg_min_wavefronts[k]))
+        for k in range(2)
+    ]
     return LaunchCounters(
         traffic, int(c.constant_loads), int(c.tg_read_bytes), int(c.tg_write_bytes),
-        int(c.tg_bytes),
+        int(c.tg_bytes), banks[0], banks[1],
     )  # fmt: skip
 
 

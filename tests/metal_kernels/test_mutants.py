@@ -1,9 +1,11 @@
 """The suite's own proof: each bug that once escaped it, planted in a copy of the source, must fail
 one of its checks. A mutant that survives means a check has gone blind.
 
-The bugs (issue 16): the three missing barriers of the prefill GEMM, two simdgroups adding partial
-sums into one output, a gate clamped from below too, E8M0 scale 0 read as 0, and a dispatch
-self-test that accepts NaN.
+The bugs (issue 16): the missing barriers of the prefill GEMM (before a K step's tiles are used,
+before the prefetched next step overwrites them), simdgroups sharing the epilogue's staging, a
+prefetch or decode of the wrong K values, a combine epilogue that writes or weighs a pair at its
+sorted position, two simdgroups adding partial sums into one output, a gate clamped from below
+too, E8M0 scale 0 read as 0, and a dispatch self-test that accepts NaN.
 """
 
 from __future__ import annotations
@@ -35,27 +37,44 @@ GEMM = "mxfp4w_moe_gemm.metal"
 HEADER = "mxfp4_common.h"
 BARRIER = "threadgroup_barrier(mem_flags::mem_threadgroup);\n"
 
-# name: (file, text to replace, replacement, the suite's check that must fail)
-KERNEL_MUTANTS: dict[str, tuple[str, str, str, Callable[[MoeKernels], None]]] = {
-    "gemm: no barrier between loading a K block and using it": (
-        GEMM, f"        {BARRIER}        for (uint kk", "        for (uint kk",
-        check_every_schedule,
+# name: (file, text to replace, replacement, the suite's check that must fail, what it raises)
+KERNEL_MUTANTS: dict[str, tuple[str, str, str, Callable[[MoeKernels], None], type[Exception]]] = {
+    "gemm: no barrier between staging a K step and using it": (
+        GEMM, f"        {BARRIER}        if (s + 1 < steps)", "        if (s + 1 < steps)",
+        check_every_schedule, DataRaceError,
     ),
-    "gemm: no barrier before the next K block overwrites the tiles": (
-        GEMM, f"        {BARRIER}    }}\n    for (uint i", "    }\n    for (uint i",
-        check_every_schedule,
+    "gemm: no barrier before the next K step overwrites the tiles": (
+        GEMM, f"        {BARRIER}    }}\n    // epilogue", "    }\n    // epilogue",
+        check_every_schedule, DataRaceError,
     ),
-    "gemm: no barrier before the epilogue reads the accumulators": (
-        GEMM, f"    }}\n    {BARRIER}    if (SWIGLU)", "    }\n    if (SWIGLU)",
-        check_every_schedule,
+    "gemm: every simdgroup stages its accumulators in the same place": (
+        GEMM, "threadgroup float* stage = cs + sg * 8 * CS;", "threadgroup float* stage = cs;",
+        check_every_schedule, DataRaceError,
+    ),
+    "gemm: the prefetch reads the current K step again instead of the next": (
+        GEMM, "(x + x_row * Kdim + (s + 1) * BK + my_k8)", "(x + x_row * Kdim + s * BK + my_k8)",
+        check_every_schedule, AssertionError,
+    ),
+    "gemm: a K step decodes the wrong words of its block": (
+        GEMM, "(wbits[2 * h + q] >> (4 * i))", "(wbits[2 * q + h] >> (4 * i))",
+        check_every_schedule, AssertionError,
+    ),
+    "gemm: the combine writes a pair at its sorted position, not its (token, slot) row": (
+        GEMM, "const size_t dst = COMBINE ? size_t(rows[pair0 + p]) : size_t(pair0 + p);",
+        "const size_t dst = size_t(pair0 + p);", check_every_schedule, AssertionError,
+    ),
+    "gemm: the combine weighs a pair by the route weight of its sorted position": (
+        GEMM, "COMBINE ? route[dst] : 1.0f", "COMBINE ? route[pair0 + p] : 1.0f",
+        check_every_schedule, AssertionError,
     ),
     "swiglu: gate clamped from below as well": (
         HEADER, "gate = gate > limit ? limit : gate;",
         "gate = gate > limit ? limit : (gate < -limit ? -limit : gate);",
-        check_gate_is_clamped_from_above_only,
+        check_gate_is_clamped_from_above_only, AssertionError,
     ),
     "e8m0: scale 0 read as 0 instead of 2^-127": (
         HEADER, "s == 0 ? 0x00400000u : uint(s) << 23", "uint(s) << 23", check_e8m0_zero_scale,
+        AssertionError,
     ),
 }  # fmt: skip
 
@@ -72,10 +91,9 @@ def mutated_kernels(monkeypatch: pytest.MonkeyPatch, file: str, old: str, new: s
 
 @pytest.mark.parametrize("mutant", list(KERNEL_MUTANTS))
 def test_kernel_mutant_is_killed(monkeypatch: pytest.MonkeyPatch, mutant: str) -> None:
-    file, old, new, check = KERNEL_MUTANTS[mutant]
+    file, old, new, check, expected = KERNEL_MUTANTS[mutant]
     check(MoeKernels(metal_kernel))  # the check passes on the real sources...
     kernels = mutated_kernels(monkeypatch, file, old, new)
-    expected: Any = DataRaceError if "barrier" in mutant else AssertionError
     with pytest.raises(expected):  # ...and fails on the mutant
         check(kernels)
 

@@ -73,34 +73,37 @@ def test_decode_kernels_at_real_widths(kernels: MoeKernels, tokens: int) -> None
 @pytest.mark.parametrize("tokens", [64, 200])
 def test_prefill_gemm_at_real_widths_on_sampled_tiles(kernels: MoeKernels, tokens: int) -> None:
     p = make_problem(np.random.default_rng(tokens), E=4, D=2880, I=2880, N=tokens)
-    x, idx, _ = p.inputs()
+    x, idx, route = p.inputs()
     gate_up, down = p.weights()
     order, rows, tiles = group_by_expert(idx, 4)
     limit = mx.array([p.limit], dtype=mx.float32)
+    route_flat = route.reshape(-1).astype(mx.float32)
     act_ref, _ = reference(p)
     pairs = np.array(order)  # sorted position -> flat (token, slot) index
     # gate_up + SwiGLU: the first two 64-row column tiles over every row tile
     (act,) = kernels.gemm(
-        inputs=[x, rows, tiles, *gate_up, limit],
-        template=[("T", mx.float32), ("GATHER", True), ("SWIGLU", True)],
+        inputs=[x, rows, tiles, *gate_up, limit, route_flat],
+        template=[("T", mx.float32), ("GATHER", True), ("SWIGLU", True), ("COMBINE", False)],
         grid=(2 * THREADS, tiles.shape[0], 1), threadgroup=(THREADS, 1, 1),
         output_shapes=[(tokens * 4, 2880)], output_dtypes=[mx.float32],
     )  # fmt: skip
     got = np.array(act)[:, :64]
     want = act_ref.reshape(tokens * 4, -1)[pairs][:, :64]
     assert rel_error(got, want) < F32_TOL
-    # down projection (bias included, before the routing weights): two column tiles
+    # down projection, bias and route weight, written back in (token, slot) order: two tiles
     act_sorted = mx.array(act_ref.reshape(tokens * 4, -1)[pairs].astype(np.float32))
     (out,) = kernels.gemm(
-        inputs=[act_sorted, rows, tiles, *down, limit],
-        template=[("T", mx.float32), ("GATHER", False), ("SWIGLU", False)],
+        inputs=[act_sorted, order.astype(mx.uint32), tiles, *down, limit, route_flat],
+        template=[("T", mx.float32), ("GATHER", False), ("SWIGLU", False), ("COMBINE", True)],
         grid=(2 * THREADS, tiles.shape[0], 1), threadgroup=(THREADS, 1, 1),
         output_shapes=[(tokens * 4, 2880)], output_dtypes=[mx.float32],
     )  # fmt: skip
     W2 = dequantize_words(p.down[0], p.down[1])[:, : 2 * TILE_ROWS]
     e_sorted = p.idx.reshape(-1)[pairs]
     a64 = np.array(act_sorted, dtype=np.float64)
-    want_out = np.einsum("pdi,pi->pd", W2[e_sorted], a64) + p.down[2][e_sorted, : 2 * TILE_ROWS]
+    per_pair = np.einsum("pdi,pi->pd", W2[e_sorted], a64) + p.down[2][e_sorted, : 2 * TILE_ROWS]
+    want_out = np.empty_like(per_pair)
+    want_out[pairs] = per_pair * p.route.reshape(-1)[pairs, None]
     assert rel_error(np.array(out)[:, : 2 * TILE_ROWS], want_out) < F32_TOL
 
 
