@@ -93,3 +93,17 @@ def mlx_experts(
     if sort:
         y = y[inverse].reshape(N, k, -1)
     return (y * route_weights[..., None].astype(y.dtype)).sum(axis=1)
+
+
+def local_routes(
+    indices: mx.array, route_weights: mx.array, first: int, count: int
+) -> tuple[mx.array, mx.array]:
+    """The routes of one tensor-parallel rank holding experts first .. first + count - 1.
+
+    Global expert ids become local ones; a route to an expert held elsewhere keeps its slot (so
+    shapes stay static) but points at local expert 0 with weight 0, and the ranks' all-sum adds
+    each expert's output exactly once.
+    """
+    local = indices.astype(mx.int32) - first
+    mine = (local >= 0) & (local < count)
+    return mx.where(mine, local, 0), mx.where(mine, route_weights, 0)

@@ -7,9 +7,11 @@ and one bias per group in the activation dtype, caches allocated in whole steps)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from engine.config import FULL, ModelArgs
+from engine.distributed.plan import ShardPlan, split_problem
 from engine.errors import ModelLoadError
 from engine.memory.budget import MachineBudget
 from engine.memory.profiles import PROFILES, PrecisionProfile
@@ -105,21 +107,38 @@ def plan_memory(
     the Metal kernel streams it and never does.
     """
     prof = PROFILES[profile] if isinstance(profile, str) else profile
-    b = DTYPE_BYTES[dtype]
     parts = weight_components(args, prof, dtype)
+    parts |= context_components(args, prof, dtype, context, prefill_chunk, attention_materialized)
+    return MemoryPlan(prof.name, dtype, context, parts)
+
+
+def context_components(
+    args: ModelArgs,
+    prof: PrecisionProfile,
+    dtype: str,
+    context: int,
+    prefill_chunk: int,
+    attention_materialized: bool,
+) -> dict[str, int]:
+    """The KV cache, activations and runtime of a `context`-token conversation."""
+    b = DTYPE_BYTES[dtype]
     per_token = kv_bytes_per_token(args, b, prof.kv_bits)
     n_full = sum(t == FULL for t in args.layer_types)
     n_sliding = args.num_hidden_layers - n_full
     allocated = -(-context // KV_STEP) * KV_STEP
-    parts["kv_full_layers"] = n_full * allocated * per_token
-    parts["kv_sliding_layers"] = (
-        n_sliding * (args.sliding_window - 1) * 2 * (args.num_key_value_heads * args.head_dim * b)
-    )
-    parts["activations"] = activation_bytes(
-        args, dtype, prefill_chunk, context, attention_materialized
-    )
-    parts["runtime"] = RUNTIME_OVERHEAD
-    return MemoryPlan(prof.name, dtype, context, parts)
+    return {
+        "kv_full_layers": n_full * allocated * per_token,
+        "kv_sliding_layers": (
+            n_sliding
+            * (args.sliding_window - 1)
+            * 2
+            * (args.num_key_value_heads * args.head_dim * b)
+        ),
+        "activations": activation_bytes(
+            args, dtype, prefill_chunk, context, attention_materialized
+        ),
+        "runtime": RUNTIME_OVERHEAD,
+    }
 
 
 def activation_bytes(
@@ -224,3 +243,96 @@ def weight_bytes_per_token(
     row = args.hidden_size * DTYPE_BYTES[dtype]
     dense = parts["attention"] + parts["router"] + parts["norms"] + parts["unembedding"]
     return dense + active + row
+
+
+def _component(name: str) -> str:
+    """Which planner component a checkpoint tensor belongs to."""
+    if ".mlp.experts." in name:
+        return "experts"
+    if ".self_attn." in name:
+        return "attention"
+    if ".mlp.router." in name:
+        return "router"
+    if name.startswith("model.embed_tokens"):
+        return "embedding"
+    if name.startswith("lm_head"):
+        return "unembedding"
+    return "norms"
+
+
+def plan_distributed(
+    args: ModelArgs,
+    processes: int,
+    dtype: str = "bfloat16",
+    context: int = 8192,
+    prefill_chunk: int = 512,
+    attention_materialized: bool = False,
+) -> list[MemoryPlan]:
+    """Each rank's plan when the model is split across `processes` equal machines (tensor
+    parallel, engine.distributed: heads and experts split, the unembedding on rank 0 only).
+
+    ModelLoadError if the model cannot be split that many ways."""
+    b = DTYPE_BYTES[dtype]
+    full = PROFILES["full"]  # distributed runs hold every weight as the checkpoint has it
+    plans = []
+    for rank in range(processes):
+        shard = ShardPlan.for_rank(args, rank, processes)
+        parts = dict.fromkeys(("experts", "attention", "router", "norms", "embedding"), 0)
+        parts["unembedding"] = 0
+        for name, (shape, kind) in shard.shapes(args).items():
+            parts[_component(name)] += math.prod(shape) * (1 if kind == "U8" else b)
+        local = replace(
+            args,
+            num_attention_heads=shard.q_heads[1] - shard.q_heads[0],
+            num_key_value_heads=shard.kv_heads[1] - shard.kv_heads[0],
+            num_local_experts=shard.experts[1] - shard.experts[0],
+            # a rank runs all top-k slots (other ranks' with weight 0); min() only for the check
+            num_experts_per_tok=min(args.num_experts_per_tok, shard.experts[1] - shard.experts[0]),
+        )
+        parts |= context_components(
+            local, full, dtype, context, prefill_chunk, attention_materialized
+        )
+        plans.append(MemoryPlan(full.name, dtype, context, parts))
+    return plans
+
+
+@dataclass(frozen=True)
+class SplitVerdict:
+    """How many equal machines a model needs (0: none up to the largest tried)."""
+
+    machines: int
+    plans: list[MemoryPlan]  # one per rank of the smallest group that fits (or the largest tried)
+    message: str
+
+
+def recommend_split(
+    args: ModelArgs,
+    budget: MachineBudget,
+    dtype: str = "bfloat16",
+    wanted_context: int = 8192,
+    max_machines: int = 8,
+) -> SplitVerdict:
+    """The fewest equal machines (each with `budget`) that hold the model in the 'full' profile at
+    `wanted_context` tokens, split as engine.distributed splits it."""
+    usable = budget.usable
+    tried: list[MemoryPlan] = []
+    for n in range(1, max_machines + 1):
+        if split_problem(args, n):
+            continue
+        tried = plan_distributed(args, n, dtype, wanted_context)
+        largest = max(p.total for p in tried)
+        if largest <= usable:
+            where = "one machine" if n == 1 else f"{n} machines"
+            return SplitVerdict(
+                n,
+                tried,
+                f"Fits on {where} like this one: {largest / GiB:.1f} GiB on the busiest of "
+                f"{usable / GiB:.1f} GiB usable each, at {wanted_context:,} tokens.",
+            )
+    need = max(p.total for p in tried) if tried else 0
+    return SplitVerdict(
+        0,
+        tried,
+        f"Does not fit on up to {max_machines} machines like this one: each would need "
+        f"{need / GiB:.1f} GiB of {usable / GiB:.1f} GiB usable. Use machines with more memory.",
+    )
