@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ INSTRUCTIONS = "prompts/developer.md"
 # How long a launch waits for an OSS Desk that is still quitting to let go of the history: longer
 # than that one's engine thread may take to stop (engine_client.SHUTDOWN_WAIT_MS, 10 s).
 HISTORY_WAIT_S = 15.0
+# The window's thread shares the interpreter lock with the engine and indexing threads. Every Qt
+# callback into Python (a paint, a layout pass, a slot) waits for the lock; with the default 5 ms
+# switch interval, a busy Python thread (indexing a large document) made each wait up to 5 ms and a
+# relayout of the attachment tray ~100 ms. At 1 ms the window keeps its pace (measured in
+# tests/app/test_attachments_hostile.py: gaps of 90-150 ms became 20-35 ms).
+SWITCH_INTERVAL_S = 0.001
 
 
 def open_history(path: Path | None) -> HistoryStore:
@@ -68,6 +75,7 @@ def build(
     session_factory: SessionFactory | None = None,
 ) -> MainWindow:
     """Settings -> history -> engine thread -> window. Needs the QApplication to exist."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ _HASH_CHUNK = 1 << 20
 
 Extractor = Callable[[Path], ExtractedDocument]
 ProgressCallback = Callable[[IndexProgress], None]
+MAX_REST_S = 0.02
 
 
 @dataclass
@@ -54,6 +56,7 @@ class _Run:
     cancel: threading.Event
     passage_lines: int
     passage_stride: int
+    rest: float = 0.0  # seconds of rest per second of work after each page (see index_files)
     done: int = 0
     indexed: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
@@ -91,15 +94,21 @@ def index_files(
     batch_pages: int = BATCH_PAGES,
     passage_lines: int = PASSAGE_LINES,
     passage_stride: int = PASSAGE_STRIDE,
+    rest: float = 0.0,
 ) -> IndexReport:
     """Bring the index up to date for `paths`; files that no longer exist are dropped from it.
 
     Unreadable files are reported in `failed` with the extractor's message (and remembered, so
     the same unchanged file is not read again). `progress` is called on this thread. The passage
     window is a parameter for benchmarks/documents.py; keep one setting per library file.
+    `rest` > 0 makes a background run give way: after each page it sleeps `rest` times as long as
+    the page took (at most MAX_REST_S), so a window's thread sharing the interpreter lock finds it
+    free (app/launch.py, SWITCH_INTERVAL_S: the rest of that story).
     """
     wanted = list(dict.fromkeys(canonical(p) for p in paths))
-    run = _Run(len(wanted), progress, cancel or threading.Event(), passage_lines, passage_stride)
+    run = _Run(
+        len(wanted), progress, cancel or threading.Event(), passage_lines, passage_stride, rest
+    )
     for path in wanted:
         if run.cancel.is_set():
             return run.result(cancelled=True)
@@ -232,8 +241,12 @@ def _index_one(
 
 
 def _prepare(page: PageText, run: _Run) -> tuple[PageText, int, list[Passage]]:
+    started = time.perf_counter()
     lines = wrap_lines(page.text)
-    return page, len(lines), passages(lines, run.passage_lines, run.passage_stride)
+    prepared = page, len(lines), passages(lines, run.passage_lines, run.passage_stride)
+    if run.rest > 0:
+        time.sleep(min((time.perf_counter() - started) * run.rest, MAX_REST_S))
+    return prepared
 
 
 def _same_stat(record: DocumentInfo, identity: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ from engine.library import (
     LibraryError,
     forget_missing,
     index_files,
+    indexer,
     wrap_lines,
 )
 from engine.library.paging import split_pages
@@ -208,3 +209,19 @@ def test_a_library_from_a_newer_app_is_refused(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(LibraryError, match="newer version"):
         Library(path)
+
+
+@pytest.mark.parametrize("rest", [0.0, 1.0])
+def test_a_background_run_rests_after_each_page_as_long_as_it_worked(
+    library: Library, docs: Path, monkeypatch: pytest.MonkeyPatch, rest: float
+) -> None:
+    """What keeps the window's pace while a library indexes beside it (engine/library/jobs.py)."""
+    naps: list[float] = []
+    monkeypatch.setattr(indexer.time, "sleep", naps.append)
+    notes = write_text(docs / "notes.md", _book(4))
+    index_files(library, [notes], rest=rest)
+    if rest == 0:
+        assert naps == []
+    else:
+        assert len(naps) == 4  # one per page
+        assert all(0 < nap <= indexer.MAX_REST_S for nap in naps)
