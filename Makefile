@@ -65,7 +65,7 @@ endif
 lint: $(TESTSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy engine metal_kernels app tests benchmarks
+	$(VENV)/bin/mypy engine metal_kernels app server tests benchmarks
 
 pytest: $(ORACLE)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -104,7 +104,7 @@ if TYPE_CHECKING:
         plan_memory,
         recommend,
     )
-    from engine.sampling import GREEDY, SamplingSettings
+    from engine.sampling import GREEDY, Sampler, SamplingSettings, make_sampler
     from engine.tokenizer import HarmonyTokenizer
 
 _EXPORTS = {
@@ -165,6 +165,7 @@ _EXPORTS = {
     "RestoreResult": "engine.chat",
     "RetryPolicy": "engine.download",
     "Role": "engine.harmony",
+    "Sampler": "engine.sampling",
     "SamplingSettings": "engine.sampling",
     "SaveResult": "engine.chat",
     "SystemContent": "engine.harmony",
@@ -194,6 +195,7 @@ _EXPORTS = {
     "extract": "engine.documents",
     "index_for_browsing": "engine.chat",
     "load_model": "engine.inference",
+    "make_sampler": "engine.sampling",
     "machine_budget": "engine.memory",
     "plan_download": "engine.download",
     "plan_memory": "engine.memory",
@@ -260,6 +262,7 @@ __all__ = [
     "RestoreResult",
     "RetryPolicy",
     "Role",
+    "Sampler",
     "SamplingSettings",
     "SaveResult",
     "SystemContent",
@@ -290,6 +293,7 @@ __all__ = [
     "index_for_browsing",
     "load_model",
     "machine_budget",
+    "make_sampler",
     "plan_download",
     "plan_memory",
     "prompt_cache_folder_bytes",

@@ -29,6 +29,15 @@ def test_engine_and_kernels_never_import_qt_or_the_app() -> None:
     assert offenders == []
 
 
+def test_server_never_imports_qt_or_the_app() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _py_files("server")
+        if QT_OR_APP.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
 def test_kernels_know_no_model() -> None:
     """metal_kernels/ takes and returns arrays; the engine adapts it (engine.expert_backends).
     An import of engine from the kernels would make the two packages import each other."""
@@ -43,7 +52,7 @@ def test_kernels_know_no_model() -> None:
 
 def test_modules_stay_small() -> None:
     too_big = {}
-    for p in _py_files("engine", "metal_kernels", "app", "benchmarks"):
+    for p in _py_files("engine", "metal_kernels", "app", "benchmarks", "server"):
         rel = str(p.relative_to(ROOT))
         n = len(p.read_text(encoding="utf-8").splitlines())
         if n > MAX_LINES and rel not in EXCEPTIONS:
@@ -84,7 +93,7 @@ def _imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports. `from pkg import name` points at pkg.name when
     that is a module, else at the module a lazy package (engine/lazy.py) takes `name` from."""
-    files = _py_files("engine", "metal_kernels", "app")
+    files = _py_files("engine", "metal_kernels", "app", "server")
     modules = {_module_name(p): p for p in files}
     lazy: dict[str, dict[str, str]] = {}
     for name in modules:
