@@ -27,10 +27,8 @@ from PySide6.QtWidgets import (
 from app.history import StoredAttachment, StoredMessage
 from app.message_widget import AssistantMessageWidget, UserMessageWidget, describe_attachment
 
-EMPTY_HINT = (
-    "Ask anything. Drop a PDF, Word, Markdown, HTML, CSV or text file here to ask about it.\n"
-    "Everything stays on this Mac."
-)
+ASK_HINT = "Ask anything. Drop a PDF, Word, Markdown, HTML, CSV or text file here to ask about it."
+EMPTY_HINT = f"{ASK_HINT}\nEverything stays on this Mac."
 FOLLOW_SLACK_PX = 24
 # Text lines longer than ~760 px are hard to follow back to the next line's start; wider windows
 # centre a column of this width, as Messages and ChatGPT do.
@@ -155,6 +153,16 @@ class ChatView(QScrollArea):
         bar.rangeChanged.connect(self._keep_following)
 
     # -- content -------------------------------------------------------------------------
+
+    def set_answered_on(self, host: str) -> None:
+        """Where answers are computed, said where a new chat starts ("" for this Mac): with a
+        server in Settings › Model, the messages and their documents go to it."""
+        where = (
+            f"Answers come from {host}: your messages and documents are sent there."
+            if host
+            else "Everything stays on this Mac."
+        )
+        self.empty_hint.setText(f"{ASK_HINT}\n{where}")
 
     def messages(self) -> list[UserMessageWidget | AssistantMessageWidget]:
         return list(self._messages)

@@ -37,6 +37,8 @@ from app.engine_requests import (
 from app.history import HistoryError, HistoryStore
 from app.history_bridge import continues, stats_record
 from app.messages import ErrorInfo
+from app.remote_session import RemoteSession
+from app.served_turns import ServedJob, ServedTurns
 from app.turn_stream import AnswerStream, TurnResult, citation_records
 from engine import (
     DEFAULT_PROMPT_CACHE_BYTES,
@@ -155,12 +157,14 @@ class EngineWorker(QObject):
         # Set from the UI thread when the app quits: a turn stopped then was interrupted, not
         # stopped by the user, and reopens saying so.
         self.quitting = threading.Event()
+        self.served = ServedTurns()  # the app's API server's requests (issue 13)
 
     # -- slots (run on the engine thread) ----------------------------------------------
 
     @Slot(str, str)
     def load(self, path: str, profile: str) -> None:
         self._model = self._tokenizer = self._session = self._prompt_cache = None
+        self.served.forget()  # its session holds the old model: never two models at once
         self._conversation_id = None
         try:
             self._model, self._tokenizer, info = self._loader(path, profile, self._progress)
@@ -204,7 +208,7 @@ class EngineWorker(QObject):
             session = self._session_for(request)
             session.set_effort(request.effort)
             session.set_sampling(request.sampling)
-            if isinstance(session, engine.ChatSession):  # test fakes have no developer message
+            if isinstance(session, engine.ChatSession | RemoteSession):  # fakes have neither
                 if request.instructions is not None:
                     session.set_instructions(request.instructions)
                 session.set_max_answer_tokens(request.answer_tokens)
@@ -252,6 +256,11 @@ class EngineWorker(QObject):
         self.turn_finished.emit(result)
         self._save_prompt_cache(request.conversation_id)
 
+    @Slot(object)
+    def run_served_job(self, item: ServedJob) -> None:
+        """A request to the app's server, run between the window's turns (app/served_turns.py)."""
+        self.served.run(self._model, self._tokenizer, item)
+
     @property
     def library_path(self) -> Path | None:
         return self._library.path  # set once, before the thread starts: safe to read anywhere
@@ -289,6 +298,7 @@ class EngineWorker(QObject):
     def shutdown(self) -> None:
         """Drop the model here, on the thread that made its arrays, then end the thread."""
         self._session = self._model = self._tokenizer = None
+        self.served.forget()
         self._library.close()
         if self._store is not None:
             self._store.close()

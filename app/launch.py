@@ -18,13 +18,15 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import resources, startup_trace
+from app.app_server import AppServer
 from app.application import Application
 from app.engine_client import EngineClient
 from app.engine_requests import Loader, SessionFactory
-from app.engine_worker import EngineWorker, load_engine
+from app.engine_worker import EngineWorker, chat_sessions, load_engine
 from app.history import HistoryError, HistoryStore, move_aside
 from app.library_indexer import LibraryIndexer
 from app.main_window import MainWindow
+from app.remote_backend import remote_loader, remote_sessions, uses_server
 from app.settings import SettingsStore
 from app.sidebar import BackgroundSearch
 from engine import default_prompt_cache_folder
@@ -89,6 +91,9 @@ def build(
         instructions = None
     if loader is load_engine:
         loader = _loader_honouring_overrides(settings)
+    # Settings › Model › Use a server: loading then probes the server (app/remote_backend.py).
+    loader = remote_loader(lambda: settings.settings, loader)
+    session_factory = remote_sessions(session_factory or chat_sessions(instructions), instructions)
     indexer = LibraryIndexer(Path(store.path).parent / "library.sqlite3")
     worker = EngineWorker(
         history_path=store.path,
@@ -112,12 +117,15 @@ def build(
         library=indexer,
     )
     indexer.connect_window(window)
+    window.app_server = AppServer(settings, engine, Path(store.path).parent, parent=window)
     search = BackgroundSearch(store.path)
     window.sidebar.use_background_search(search)
     app = QApplication.instance()
 
     def release() -> None:
         window.attachments.shutdown()  # kill document readers first: quitting never waits
+        if window.app_server is not None:  # before the engine: it cancels what it serves
+            window.app_server.stop()
         indexer.shutdown()
         search.close()
         engine.shutdown()
@@ -157,7 +165,7 @@ def start(window: MainWindow, args: argparse.Namespace) -> None:
     if args.files:
         window.open_files([str(Path(f).expanduser().resolve()) for f in args.files])
     model = args.model or window.settings.settings.model_dir
-    if model:
-        window.load_model(str(Path(model).expanduser()))
+    if model or uses_server(window.settings.settings):
+        window.load_model(str(Path(model).expanduser()) if model else "")
     else:
         window.choose_model()

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app import messages, resources
 from app.announce import announce_turn
+from app.app_server import AppServer
 from app.application import apply_theme, is_dark
 from app.attachments import AttachmentList, AttachmentTray
 from app.banner import BannerArea
@@ -46,6 +47,7 @@ from app.history import HistoryError, HistoryStore, export_json, export_markdown
 from app.library_folders import folders_page
 from app.library_indexer import LibraryIndexer
 from app.menus import ShortcutsDialog, build_dock_menu, build_menus, shortcut_rows
+from app.server_settings import ServerSettings
 from app.settings import FONT_SCALE, Settings, SettingsStore, with_recent
 from app.settings_dialog import SettingsDialog
 from app.sidebar import Sidebar
@@ -88,6 +90,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.library = library  # background indexing; its folders are a Settings section
+        self.app_server: AppServer | None = None  # Settings › Server; launch.py sets it
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
@@ -140,6 +143,9 @@ class MainWindow(QMainWindow):
         self.controller.conversation_changed.connect(self._update_title)
         self.sidebar.conversations_shown.connect(self._update_title)
         self.engine.model_loaded.connect(self._update_title)
+        self.engine.model_loaded.connect(
+            lambda m: self.view.set_answered_on(getattr(m, "host", ""))
+        )
         self.sidebar.delete_requested.connect(self.confirm_delete)
         self.sidebar.hit_opened.connect(self.view.show_hit)
         self.controller.turn_completed.connect(lambda result: announce_turn(self, result))
@@ -282,8 +288,13 @@ class MainWindow(QMainWindow):
     @Slot()
     def show_settings(self) -> None:
         if self._settings_dialog is None:
+            server = ServerSettings(self.settings, self.app_server) if self.app_server else None
             self._settings_dialog = SettingsDialog(
-                self.settings, self, engine=self.engine, library=folders_page(self.library)
+                self.settings,
+                self,
+                engine=self.engine,
+                library=folders_page(self.library),
+                server=server,
             )
         self._settings_dialog.show()
         self._settings_dialog.raise_()

@@ -86,8 +86,18 @@ class Settings:
     # File › Open Recent, newest first, at most MAX_RECENT_DOCUMENTS.
     recent_documents: tuple[str, ...] = ()
     prompt_cache_gb: float = 5.0  # each chat's KV cache on disk, least recently used evicted
+    # Settings › Model › Use a server (app/remote_backend.py); its token is in the keychain.
+    remote_enabled: bool = False
+    remote_url: str = ""
+    remote_model: str = ""
+    remote_verify_tls: bool = True
+    remote_ca_file: str = ""
     # The model folder the user chose to load although the planner says it does not fit.
     oversized_model_dir: str = ""
+    # Settings › Server (app/app_server.py): off, and this Mac only, unless the user says so.
+    server_enabled: bool = False
+    server_port: int = 8000
+    server_allow_network: bool = False
     # Base64 of QWidget.saveGeometry() / QMainWindow.saveState() / QSplitter.saveState().
     window_geometry: str = ""
     window_state: str = ""
@@ -107,6 +117,8 @@ def _coerce(kind: Any, value: Any) -> Any:
         return text in ("true", "1")
     if kind is float:
         return float(value)
+    if kind is int:
+        return int(str(value))
     if kind is tuple:
         # Kept as a JSON list: an INI file gives a one-element QSettings list back as a string.
         items = json.loads(str(value))
@@ -140,7 +152,15 @@ _TYPES: dict[str, Any] = {
     "font_size": FontSize,
     "recent_documents": tuple,
     "prompt_cache_gb": float,
+    "remote_enabled": bool,
+    "remote_url": str,
+    "remote_model": str,
+    "remote_verify_tls": bool,
+    "remote_ca_file": str,
     "oversized_model_dir": str,
+    "server_enabled": bool,
+    "server_port": int,
+    "server_allow_network": bool,
     "window_geometry": str,
     "window_state": str,
     "splitter_state": str,
@@ -198,6 +218,8 @@ class SettingsStore(QObject):
             settings = replace(settings, temperature=Settings.temperature)
         if not 0 <= settings.prompt_cache_gb <= MAX_PROMPT_CACHE_GB:
             settings = replace(settings, prompt_cache_gb=Settings.prompt_cache_gb)
+        if not 0 <= settings.server_port <= 65535:
+            settings = replace(settings, server_port=Settings.server_port)
         return settings
 
 

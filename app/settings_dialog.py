@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.engine_client import EngineClient
+from app.remote_settings import RemoteSettings
 from app.settings import (
     MAX_PROMPT_CACHE_GB,
     AnswerLength,
@@ -55,6 +57,21 @@ def _named(widget: QWidget, name: str, description: str = "") -> QWidget:
     return widget
 
 
+def _alone(widget: QWidget) -> QVBoxLayout:
+    layout = QVBoxLayout()
+    layout.addWidget(widget)
+    return layout
+
+
+def _page(layout: QFormLayout | QVBoxLayout) -> QWidget:
+    """A tab's page: its rows at the top, free space below."""
+    if isinstance(layout, QVBoxLayout):
+        layout.addStretch(1)
+    page = QWidget()
+    page.setLayout(layout)
+    return page
+
+
 def _megabytes(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB" if n >= 1e6 else "nothing"
 
@@ -67,6 +84,7 @@ class SettingsDialog(QDialog):
         *,
         engine: EngineClient | None = None,
         library: QWidget | None = None,  # Settings › Library folders (app/library_folders.py)
+        server: QWidget | None = None,  # Settings › Server (app/server_settings.py)
     ) -> None:
         super().__init__(parent)
         self._engine = engine
@@ -158,25 +176,40 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_dir, 1)
         model_row.addWidget(self.choose_model)
 
-        form = QFormLayout()
-        form.addRow("Default reasoning effort:", self.effort)
-        form.addRow("Temperature:", self.temperature)
-        form.addRow("Custom instructions:", self.instructions)
-        form.addRow("Answer length:", self.answer_length)
-        form.addRow("", self.show_reasoning)
-        form.addRow("", self.collapse)
-        form.addRow("", self.export_reasoning)
-        form.addRow("Appearance:", self.theme)
-        form.addRow("Text size:", self.font_size)
-        form.addRow("Model folder:", model_row)
-        form.addRow("Memory profile:", self.profile)
-        form.addRow("Cached prompts:", cache_row)
+        general = QFormLayout()
+        general.addRow("Default reasoning effort:", self.effort)
+        general.addRow("Temperature:", self.temperature)
+        general.addRow("Custom instructions:", self.instructions)
+        general.addRow("Answer length:", self.answer_length)
+        general.addRow("", self.show_reasoning)
+        general.addRow("", self.collapse)
+        general.addRow("", self.export_reasoning)
+        general.addRow("Appearance:", self.theme)
+        general.addRow("Text size:", self.font_size)
+        model = QFormLayout()
+        model.addRow("Model folder:", model_row)
+        model.addRow("Memory profile:", self.profile)
+        model.addRow("Cached prompts:", cache_row)
+        self.remote = RemoteSettings(store, engine, self)  # Settings › Model › Use a server
+        model_page = QVBoxLayout()
+        model_page.addLayout(model)
+        model_page.addWidget(self.remote)
+        # One page per subject, as a Mac's Settings window has: all of them in one column grew
+        # taller than a laptop's screen.
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        _named(self.pages, "Settings sections")
+        _named(self.pages.tabBar(), "Settings sections")
+        self.pages.addTab(_page(general), "General")
+        self.pages.addTab(_page(model_page), "Model")
+        if library is not None:
+            self.pages.addTab(_page(_alone(library)), "Library")
+        if server is not None:
+            self.pages.addTab(_page(_alone(server)), "Server")
         note = QLabel("Changes apply at once.")
         note.setProperty("role", "secondary")
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        if library is not None:
-            layout.addWidget(library)
+        layout.addWidget(self.pages)
         layout.addWidget(note, 0, Qt.AlignmentFlag.AlignRight)
 
         # Its full height: Qt first shows a window at most 2/3 of the screen tall, and squeezed
@@ -215,6 +248,14 @@ class SettingsDialog(QDialog):
             engine.prompt_cache_cleared.connect(self._prompt_cache_cleared)
             engine.model_requested.connect(lambda _path: self._show_model_folder())
         self._show_prompt_cache_use()
+
+    def show_page(self, title: str) -> None:
+        """Brings the page named `title` ("General", "Model", "Library", "Server") forward."""
+        for i in range(self.pages.count()):
+            if self.pages.tabText(i) == title:
+                self.pages.setCurrentIndex(i)
+                return
+        raise KeyError(title)
 
     @Slot(object)
     def _show(self, settings: Settings) -> None:

@@ -24,6 +24,9 @@ _SKIPPED_NAMES = {".DS_Store", "__pycache__", ".gitignore", "README.md"}
 # The engine imports only these parts of mlx-lm (cache, mask, sampler), without running
 # mlx_lm/__init__ (engine/mlx_lm_parts.py). The rest pulls in transformers and through it torch.
 MLX_LM_MODULES = ("mlx_lm.models.base", "mlx_lm.models.cache", "mlx_lm.sample_utils")
+# Packages that read their own metadata when imported (llguidance asks importlib.metadata for its
+# version; keyring finds its backends through entry points): their dist-info must ship too.
+METADATA_PACKAGES = ("llguidance", "keyring")
 
 HIDDEN_IMPORTS = (
     *MLX_LM_MODULES,

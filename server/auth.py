@@ -52,12 +52,16 @@ def read_key_file(path: Path) -> str:
     return key
 
 
+def make_key() -> str:
+    return "osk-" + secrets.token_urlsafe(32)
+
+
 def generated_key(path: Path) -> tuple[str, bool]:
     """The key kept at `path`, made (0600) if there is none yet; True if it was made now."""
     if path.is_file():
         return read_key_file(path), False
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = "osk-" + secrets.token_urlsafe(32)
+    key = make_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(key + "\n")

@@ -131,22 +131,23 @@ class RunnerThread:
         self._model_id = model_id
         self._loader = loader
         self._max_queue = max_queue
-        self._options = dict(session_options or {})
-        self._on_finished = on_finished
+        self._answerer = JobAnswerer(session_options, on_finished)
         self._jobs: queue.Queue[tuple[Job, Ticket] | None] = queue.Queue()
         self._outstanding = 0  # running or waiting
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
-        self._session: ChatSession | None = None
         self._current: Ticket | None = None  # the request being answered
-        self._cap: CappedSampler | None = None
         self._thread = threading.Thread(target=self._main, name="model-runner", daemon=True)
         self._thread.start()
 
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @property
+    def _session(self) -> ChatSession | None:
+        return self._answerer.session
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Blocks until the model is loaded; re-raises what stopped it from loading."""
@@ -179,7 +180,7 @@ class RunnerThread:
             job, ticket = item
             self._current = ticket
             try:
-                self._answer(model, tokenizer, job, ticket)
+                self._answerer.answer(model, tokenizer, job, ticket)
             except Exception as e:  # the thread boundary: report, keep serving
                 log.exception("a request failed")
                 ticket.emit(Failed(500, f"The model failed while answering: {e}"))
@@ -188,7 +189,22 @@ class RunnerThread:
                 with self._lock:
                     self._outstanding -= 1
 
-    def _answer(
+
+class JobAnswerer:
+    """Answers jobs one at a time on the thread that owns the model (RunnerThread's, or the
+    app's engine thread), each new session taking over the previous one's KV cache."""
+
+    def __init__(
+        self,
+        session_options: Mapping[str, Any] | None = None,
+        on_finished: Callable[[TurnFinished], None] | None = None,
+    ) -> None:
+        self._options = dict(session_options or {})
+        self._on_finished = on_finished
+        self.session: ChatSession | None = None
+        self._cap: CappedSampler | None = None
+
+    def answer(
         self, model: LoadedModel, tokenizer: HarmonyTokenizer, job: Job, ticket: Ticket
     ) -> None:
         if ticket.cancel.is_set():  # the client left while it waited
@@ -205,7 +221,7 @@ class RunnerThread:
         except (EngineError, ValueError) as e:
             ticket.emit(Failed(400, str(e)))
             return
-        self._session = session
+        self.session = session
         ticket.emit(Started())
         for event in events:
             if isinstance(event, TurnFinished) and self._cap is not None and self._cap.reached:
@@ -266,7 +282,7 @@ class RunnerThread:
 
     def _adopt_cache(self, session: ChatSession) -> None:
         """The new session starts from the previous one's KV cache (see the module docstring)."""
-        previous = self._session
+        previous = self.session
         if previous is None or not previous.cached_tokens:
             return
         old = previous.context

@@ -30,6 +30,7 @@ def folders_page(window: MainWindow) -> LibraryFoldersPage:
     """Settings › Library folders, as the user opens it."""
     window.show_settings()
     (dialog,) = window.findChildren(SettingsDialog)
+    dialog.show_page("Library")
     (page,) = dialog.findChildren(LibraryFoldersPage)
     assert page.isVisible()
     return page

@@ -69,7 +69,9 @@ def test_every_visible_control_has_an_accessible_name(
     assert dialog is not None and dialog.isVisible()
     qtbot.waitUntil(lambda: bool(chatted.banners.banners()) and answer.thinking.body.isVisible())
     assert unnamed_controls(chatted) == []
-    assert unnamed_controls(dialog) == []
+    for i in range(dialog.pages.count()):  # each page's controls are visible only on its tab
+        dialog.show_page(dialog.pages.tabText(i))
+        assert unnamed_controls(dialog) == [], dialog.pages.tabText(i)
 
 
 def test_the_standard_menus_and_shortcuts_are_there(chatted: MainWindow) -> None:

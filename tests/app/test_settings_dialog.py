@@ -109,3 +109,25 @@ def test_the_instructions_box_never_covers_the_rows_below_it(qtbot: QtBot, tmp_p
     for above, below in itertools.pairwise(rows):
         assert above.geometry().bottom() < below.geometry().top(), (above, below)
     assert dialog.instructions.height() >= 4 * dialog.instructions.fontMetrics().lineSpacing()
+
+
+@pytest.mark.qt_log_ignore(
+    "This plugin does not support propagateSizeHints", "This plugin does not support raise"
+)
+def test_every_section_fits_a_laptop_screen_on_its_own_page(
+    qtbot: QtBot, make_window: MakeWindow
+) -> None:
+    """All sections in one column grew past a 900-pixel screen (Server out of reach); each
+    subject now has its page, and the tallest page decides the window's height."""
+    window = make_window()
+    window.show_settings()
+    dialog = window._settings_dialog
+    assert dialog is not None
+    titles = [dialog.pages.tabText(i) for i in range(dialog.pages.count())]
+    assert titles == ["General", "Model", "Library", "Server"]
+    assert dialog.sizeHint().height() <= 760
+    for title in titles:
+        dialog.show_page(title)
+        page = dialog.pages.currentWidget()
+        assert page.isVisible()
+        assert page.sizeHint().height() <= dialog.pages.height()

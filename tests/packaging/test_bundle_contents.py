@@ -132,3 +132,13 @@ def test_only_the_qt_platforms_we_use_ship(
 def test_mlx_metal_library_ships_next_to_libmlx_when_there_is_one(contents: ModuleType) -> None:
     pairs = contents.mlx_datas()  # mlx.metallib on a Mac; mlx[cpu] on Linux has none
     assert all(Path(src).name.endswith(".metallib") and dest == "mlx/lib" for src, dest in pairs)
+
+
+def test_packages_that_read_their_own_metadata_ship_it(contents: ModuleType) -> None:
+    """llguidance's __init__ asks importlib.metadata for its version: without its dist-info the
+    bundle's first chat failed (the self-test caught it)."""
+    import importlib.metadata
+
+    assert "llguidance" in contents.METADATA_PACKAGES
+    for name in contents.METADATA_PACKAGES:
+        assert importlib.metadata.distribution(name).version
