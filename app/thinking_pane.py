@@ -140,7 +140,9 @@ class ThinkingPane(QFrame):
 
     def _insert(self, text: str) -> None:
         bar = self.body.verticalScrollBar()
-        following = bar.value() >= bar.maximum() - 4
+        # Before the box is full the reader cannot have scrolled away: keep following then too
+        # (else the insert that fills the box would leave the view at the top for good).
+        following = not self._full() or bar.value() >= bar.maximum() - 4
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)  # O(delta): the pane may hold thousands of reasoning tokens
@@ -171,6 +173,9 @@ class ThinkingPane(QFrame):
         margins = 2 * int(self.body.document().documentMargin()) + 2 * self.body.frameWidth()
         slack = metrics.lineSpacing() // 2  # wrapping is estimated; never hide the last line
         height = lines * metrics.lineSpacing() + margins + slack
+        if self.body.isVisible():  # laid out: the document knows its real height
+            laid_out = self.body.document().size().height() + 2 * self.body.frameWidth()
+            height = max(height, int(laid_out) + 1)
         self.body.setFixedHeight(min(MAX_BODY_HEIGHT, height))
         if not self._full():
             self.body.verticalScrollBar().setValue(0)
