@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
+from app.handover import APP_NAME
 
-APP_NAME = "OSS Desk"
 DISTRIBUTION = "oss-desk"
 CREDIT = (
     "Runs OpenAI's open-weight gpt-oss models on this Mac with Apple's MLX. "

@@ -15,11 +15,11 @@ from PySide6.QtGui import QColor, QFileOpenEvent, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app import resources
+from app.handover import APP_NAME
 from app.settings import Theme
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "OSS Desk"
 ORGANIZATION_DOMAIN = "ossdesk.app"  # reversed, it is the bundle id's prefix: app.ossdesk
 
 

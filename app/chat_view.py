@@ -28,7 +28,6 @@ from app.history import StoredAttachment, StoredMessage
 from app.message_widget import AssistantMessageWidget, UserMessageWidget, describe_attachment
 
 ASK_HINT = "Ask anything. Drop a PDF, Word, Markdown, HTML, CSV or text file here to ask about it."
-EMPTY_HINT = f"{ASK_HINT}\nEverything stays on this Mac."
 FOLLOW_SLACK_PX = 24
 # Text lines longer than ~760 px are hard to follow back to the next line's start; wider windows
 # centre a column of this width, as Messages and ChatGPT do.
@@ -131,7 +130,8 @@ class ChatView(QScrollArea):
         self._layout.setContentsMargins(SIDE_MARGIN, 16, SIDE_MARGIN, 16)
         self._layout.setSpacing(14)
         self._layout.addStretch(1)
-        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint = QLabel()
+        self.set_answered_on("")
         self.empty_hint.setProperty("role", "secondary")
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setWordWrap(True)

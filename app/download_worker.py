@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import platformdirs
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.handover import default_data_folder
 from engine import (
     DownloadCancelled,
     DownloadError,
@@ -32,7 +32,6 @@ from engine import (
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "OSS Desk"
 DEFAULT_REPO = "openai/gpt-oss-20b"
 MODEL_FOLDER_NAME = "gpt-oss-20b"
 # Bytes read between two looks at the pause flag: 1 MiB is milliseconds on any real connection.
@@ -241,7 +240,7 @@ class DownloadTask(QObject):
 
 def default_download_dir() -> Path:
     """~/Library/Application Support/OSS Desk/models/gpt-oss-20b on a Mac."""
-    return Path(platformdirs.user_data_dir(APP_NAME, APP_NAME)) / "models" / MODEL_FOLDER_NAME
+    return default_data_folder() / "models" / MODEL_FOLDER_NAME
 
 
 def download_dir_in(chosen: Path) -> Path:

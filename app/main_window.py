@@ -43,6 +43,7 @@ from app.chat_instructions import ChatInstructionsEditor
 from app.chat_view import READING_WIDTH, ChatView
 from app.composer import Composer, local_files
 from app.engine_client import EngineClient
+from app.handover import APP_NAME
 from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
 from app.library_folders import folders_page
 from app.library_indexer import LibraryIndexer
@@ -59,7 +60,6 @@ ExportFormat = Literal["markdown", "json"]
 DEFAULT_SIZE = (1100, 760)
 # Below this the composer's toolbar and a few lines of conversation no longer fit.
 MINIMUM_SIZE = (700, 440)
-APP_NAME = "OSS Desk"
 # Characters Finder or other systems refuse in a file name, and control characters.
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.download_worker import (
-    APP_NAME,
     CHUNK_BYTES,
     DEFAULT_REPO,
     DiskUsage,
@@ -49,6 +48,7 @@ from app.download_worker import (
     has_files,
     progress_permille,
 )
+from app.handover import APP_NAME
 from app.memory_check import check_model_folder, describe_fit
 from engine import DownloadProgress, MachineBudget, RetryPolicy
 

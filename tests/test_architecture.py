@@ -96,10 +96,11 @@ def _import_graph() -> dict[str, set[str]]:
     files = _py_files("engine", "metal_kernels", "app", "server")
     modules = {_module_name(p): p for p in files}
     lazy: dict[str, dict[str, str]] = {}
-    for name in modules:
-        if name in ("engine", "engine.chat"):
-            exports = importlib.import_module(name).__dict__.get("_EXPORTS", {})
-            lazy[name] = {k: v.partition(":")[0] for k, v in exports.items()}
+    for name, path in modules.items():
+        if path.name == "__init__.py":  # a lazy namespace names the module of each export
+            exports = importlib.import_module(name).__dict__.get("_EXPORTS")
+            if exports is not None:
+                lazy[name] = {k: v.partition(":")[0] for k, v in exports.items()}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges: set[str] = set()

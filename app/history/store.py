@@ -27,8 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-import platformdirs
-
+from app.handover import default_data_folder
 from app.history import lock, schema, versions
 from app.history import queries as q
 from app.history.errors import HistoryError, from_sqlite, is_database_failure
@@ -44,13 +43,7 @@ from app.history.records import (
 )
 from app.history.search import search
 
-APP_NAME = "OSS Desk"
 FILE_NAME = "history.sqlite3"
-
-
-def default_folder() -> Path:
-    """The user's data folder (~/Library/Application Support/OSS Desk), not created here."""
-    return Path(platformdirs.user_data_dir(APP_NAME, APP_NAME))
 
 
 class HistoryStore:
@@ -102,7 +95,7 @@ class HistoryStore:
     @classmethod
     def default(cls, **kwargs: Any) -> Self:
         """The store in the user's data folder (~/Library/Application Support/OSS Desk)."""
-        folder = default_folder()
+        folder = default_data_folder()
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder / FILE_NAME, **kwargs)
 

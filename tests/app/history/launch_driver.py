@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import app.launch as app_launch
 import app.main as app_main
-from app.history.store import default_folder
+from app.handover import default_data_folder
 from engine import ModelLoadError
 
 _keep: list[Any] = []  # timers and notifiers live as long as the app
@@ -99,7 +99,7 @@ def main() -> int:
             _keep.append(notifier)
 
     app_launch.build, app_launch.start = build, start  # main() imports them when it needs them
-    say("started", default_folder=str(default_folder()))
+    say("started", default_folder=str(default_data_folder()))
     code = app_main.main(argv)
     say("exited", code=code)
     return code

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app import handover
 from app.history import HistoryError, HistoryStore, NewAttachment, ToolCall
-from app.history import store as store_module
 
 REPORT = NewAttachment("report.pdf", "pdf", "Quarterly numbers…", 1234, pages=3, sha256="ab" * 32)
 
@@ -289,7 +289,7 @@ def test_default_store_lives_in_the_user_data_folder(
         calls.append((name, author))
         return str(tmp_path / "data" / name)
 
-    monkeypatch.setattr(store_module.platformdirs, "user_data_dir", fake_user_data_dir)
+    monkeypatch.setattr(handover.platformdirs, "user_data_dir", fake_user_data_dir)
     with HistoryStore.default() as store:
         assert store.path == tmp_path / "data" / "OSS Desk" / "history.sqlite3"
         assert store.path.exists()
