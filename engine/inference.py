@@ -10,7 +10,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
-from engine.cache import LayerCache
+from engine.cache import CacheSnapshot, LayerCache, restore_snapshot, take_snapshot
 from engine.checkpoint import checkpoint_files
 from engine.config import ModelArgs
 from engine.errors import ContextOverflowError, ModelLoadError
@@ -52,6 +52,7 @@ class LoadedModel:
         self.expert_backend_reason = ""
         self.profile = profile
         self.load_seconds = load_s
+        self.processes = 1  # more for a model split across an MLX group (engine.distributed)
         # Set only for a demo folder; None: decoders sample with the sampler they are given.
         self.scripted_decoders: DecoderFactory | None = None
 
@@ -74,6 +75,18 @@ class LoadedModel:
     def new_cache(self, sliding_slack: int = 0, capacity: int = 0) -> list[LayerCache]:
         """An empty cache; `capacity` reserves that many tokens of keys and values up front."""
         return self._model.make_cache(sliding_slack, capacity, self.profile.kv_bits)
+
+    # The chat snapshots and restores its cache only through these two, so that a model split
+    # across processes (engine.distributed.runtime) can repeat each on every process.
+    def snapshot_cache(
+        self, cache: Sequence[LayerCache], *, compact: bool = False
+    ) -> CacheSnapshot:
+        """engine.cache.take_snapshot of a cache made by `new_cache`."""
+        return take_snapshot(cache, compact=compact)
+
+    def restore_cache(self, cache: Sequence[LayerCache], snapshot: CacheSnapshot) -> None:
+        """engine.cache.restore_snapshot of a snapshot made by `snapshot_cache`."""
+        restore_snapshot(cache, snapshot)
 
     def logits(self, token_ids: Sequence[int]) -> np.ndarray:
         """float32 logits (len(token_ids), vocab) from one full forward pass with no cache."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=int, default=8, help="requests waiting before 503")
     p.add_argument("--model-name", help="the id clients send as `model` (default: folder name)")
     p.add_argument("--db", type=Path, help=f"stored responses (default {default_path()})")
+    p.add_argument(
+        "--memory-limit",
+        type=float,
+        metavar="GIB",
+        help="check that the model fits in at most GIB of this machine's memory",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one process of a group started by mlx.launch, each holding a slice of the model "
+        "(README: Bigger models)",
+    )
     return p
 
 
@@ -41,6 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_queue < 0:
         print("--max-queue must be 0 or more.", file=sys.stderr)
         return 2
+    if args.memory_limit is not None and args.memory_limit <= 0:
+        print("--memory-limit must be a positive number of GiB.", file=sys.stderr)
+        return 2
+    if args.distributed:
+        if args.profile not in ("auto", "full"):
+            print(
+                f"--profile {args.profile} cannot be used with --distributed: a split model keeps "
+                "every weight as the checkpoint has it. Leave --profile out, or pass --profile "
+                "full to skip the memory check.",
+                file=sys.stderr,
+            )
+            return 2
+        from server.distributed import serve_distributed
+
+        return serve_distributed(args)  # rank 0 resolves the key; other Macs keep none
     try:
         key, where = resolve_key(args.host, args.api_key, args.api_key_file, default_key_file())
     except KeyError_ as e:
@@ -52,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from server.runner import RunnerThread
 
     model_id = args.model_name or args.model.resolve().name
-    runner = RunnerThread(model_id, _loader(args.model, args.profile), max_queue=args.max_queue)
+    loader = _loader(args.model, args.profile, args.memory_limit)
+    runner = RunnerThread(model_id, loader, max_queue=args.max_queue)
     print(f"Loading {args.model} …", file=sys.stderr)
     try:
         runner.wait_ready()
@@ -71,13 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _loader(model_dir: Path, profile: str) -> Loader:
+def _loader(model_dir: Path, profile: str, memory_limit: float | None = None) -> Loader:
     def load() -> tuple[LoadedModel, HarmonyTokenizer]:
         from engine import HarmonyTokenizer, ModelArgs, load_model, machine_budget, recommend
+        from server.distributed import limited
 
         chosen = profile
         if chosen == "auto":
-            verdict = recommend(ModelArgs.from_model_dir(model_dir), machine_budget())
+            budget = machine_budget()
+            cut = budget.usable - limited(budget.usable, memory_limit)
+            budget = replace(budget, reserve=budget.reserve + cut)  # usable is at most the limit
+            verdict = recommend(ModelArgs.from_model_dir(model_dir), budget)
             if not verdict.fits:  # as the app does: loading it would swap the machine to a halt
                 raise MemoryError(f"{verdict.message} Pass --profile to load it anyway.")
             chosen = verdict.profile

@@ -12,15 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.cache import (
-    CacheSnapshot,
-    LayerCache,
-    cache_offset,
-    can_trim_to,
-    restore_snapshot,
-    take_snapshot,
-    trim_to,
-)
+from engine.cache import CacheSnapshot, LayerCache, cache_offset, can_trim_to, trim_to
 from engine.chat.prompt import common_prefix_length
 from engine.generate import Decoder, Token
 from engine.inference import LoadedModel
@@ -35,7 +27,7 @@ class CachedContext:
             raise ValueError("max_snapshots must be at least 1")
         self._model = model
         self._cache = model.new_cache()
-        self._empty = take_snapshot(self._cache)
+        self._empty = model.snapshot_cache(self._cache)
         self._tokens: list[int] = []
         self._snapshots: dict[int, CacheSnapshot] = {}
         self._max_snapshots = max_snapshots
@@ -93,7 +85,7 @@ class CachedContext:
             kept = target
         else:
             kept = max((s for s in self._snapshots if s <= target), default=0)
-            restore_snapshot(self._cache, self._snapshots.get(kept, self._empty))
+            self._model.restore_cache(self._cache, self._snapshots.get(kept, self._empty))
         del self._tokens[kept:]
         self._snapshots = {s: snap for s, snap in self._snapshots.items() if s <= kept}
         return kept
@@ -115,7 +107,8 @@ class CachedContext:
         conversation on this session (after `reset`, too) starts with."""
         if not self._tokens:
             return
-        self._snapshots[len(self._tokens)] = take_snapshot(self._cache, compact=compact)
+        snapshot = self._model.snapshot_cache(self._cache, compact=compact)
+        self._snapshots[len(self._tokens)] = snapshot
         while len(self._snapshots) > self._max_snapshots:
             del self._snapshots[sorted(self._snapshots)[1]]
 
@@ -124,7 +117,7 @@ class CachedContext:
         the model), start over from an empty cache rather than compute on a wrong prefix."""
         self._decoder = None
         if any(c.offset != len(self._tokens) for c in self._cache):
-            restore_snapshot(self._cache, self._empty)
+            self._model.restore_cache(self._cache, self._empty)
             self._tokens.clear()
             self._snapshots.clear()
         assert cache_offset(self._cache) == len(self._tokens)

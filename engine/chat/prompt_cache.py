@@ -142,7 +142,7 @@ class PromptCache:
         t0 = time.perf_counter()
         path = self.path(key)
         context = session.context
-        if context.offset == 0:
+        if context.offset == 0 or self._model.processes > 1:  # rank 0 holds only its heads
             return SaveResult(False)
         arrays, manifest = self._serialize(key, context)
         try:
@@ -203,6 +203,8 @@ class PromptCache:
         path = self.path(key)
         if not path.is_file():
             return RestoreResult(False, reason="nothing saved")
+        if self._model.processes > 1:  # its other processes' slices of the cache are in no file
+            return RestoreResult(False, reason="a model split across processes prefills instead")
         prompt = session.prompt_ids(follow_up=True)
         try:
             manifest, _, _ = cache_file.read_manifest(path)
