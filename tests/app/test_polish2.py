@@ -14,8 +14,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
+from app.export_files import documents_folder, export_file_name
 from app.history import ConversationSummary
-from app.main_window import documents_folder, export_file_name
 from app.menus import ShortcutsDialog, build_dock_menu
 from app.settings import MAX_RECENT_DOCUMENTS, FontSize, SettingsStore
 from app.settings_dialog import SettingsDialog
