@@ -183,6 +183,8 @@ class Composer(QFrame):
         self.finish_button.clicked.connect(self.finish_now)
         self.finish_button.hide()
         self._reasoning = False
+        self._finish_tip = self.finish_button.toolTip()
+        self._finish_problem = ""  # why Finish Now cannot work with this model ("" if it can)
 
         toolbar = QHBoxLayout()
         toolbar.setContentsMargins(0, 0, 0, 0)
@@ -265,11 +267,19 @@ class Composer(QFrame):
 
     def _set_reasoning(self, reasoning: bool) -> None:
         if reasoning and not self._reasoning:
-            self.finish_button.setEnabled(True)
+            self.finish_button.setEnabled(not self._finish_problem)
         self.finish_button.setVisible(reasoning)
         if reasoning != self._reasoning:
             self._reasoning = reasoning
-            self.finish_available.emit(reasoning)
+            self.finish_available.emit(reasoning and not self._finish_problem)
+
+    @Slot(object)
+    def set_model(self, info: object) -> None:
+        """A server that cannot take reasoning back cannot finish early (ModelInfo's
+        `finish_problem`, set by app.remote_backend): Finish Now stays disabled, saying why."""
+        self._finish_problem = str(getattr(info, "finish_problem", "") or "")
+        self.finish_button.setToolTip(self._finish_problem or self._finish_tip)
+        self.finish_button.setEnabled(not self._finish_problem)
 
     def set_status(self, text: str, *, offer_setup: bool = False) -> None:
         """The model's state by Send; `offer_setup` adds a "Set Up Model…" link beside it."""

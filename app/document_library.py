@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import engine
 from app.messages import ErrorInfo
+from app.remote_session import RemoteSession
 from engine import (
     DocumentDecision,
     EngineError,
@@ -31,6 +32,7 @@ from engine import (
 )
 
 if TYPE_CHECKING:
+    from app.tool_turns import TurnTools
     from engine import ExtractedDocument, IndexJobs, ToolLoop
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,15 @@ class DocumentLibrary:
         decision: DocumentDecision | None,
         tokenizer: Any,
         cancel: threading.Event,
+        tools: TurnTools | None = None,
     ) -> ToolLoop | None:
         """For a "browse" turn: index its documents, give `session` the browser tool, and
         return the loop that answers the model's browser calls. None for every other turn."""
         if decision is None or decision.mode != "browse":
             return None
         library = self._open()  # refuses the turn when searching is off
-        if not isinstance(session, engine.ChatSession):  # imported here, on the engine thread
+        # engine.ChatSession is imported here, on the engine thread
+        if not isinstance(session, engine.ChatSession | RemoteSession):
             raise TypeError("a browse turn needs engine.ChatSession (the tool loop drives it)")
         docs = [d.document for d in decision.documents]
         if self.jobs is None:
@@ -79,8 +83,11 @@ class DocumentLibrary:
                 "attach them again, or attach a shorter part of them."
             )
         browser = browser_for(library, ids or None, tokenizer)
+        if isinstance(session, RemoteSession):  # offered to the server; the session runs calls
+            session.use_browser(browser, [d.name for d in docs])
+            return None
         session.set_system(with_browser(session.system, browser))
-        return engine.ToolLoop(session, browser)
+        return engine.ToolLoop(session, browser) if tools is None else tools.loop(session, browser)
 
     def close(self) -> None:
         if self._library is not None:

@@ -39,6 +39,7 @@ from app.history_bridge import continues, stats_record
 from app.messages import ErrorInfo
 from app.remote_session import RemoteSession
 from app.served_turns import ServedJob, ServedTurns
+from app.tool_turns import ToolsChoice, ToolTurns
 from app.turn_stream import AnswerStream, TurnResult, citation_records
 from engine import (
     DEFAULT_PROMPT_CACHE_BYTES,
@@ -132,8 +133,11 @@ class EngineWorker(QObject):
         prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
         library_path: Path | str | None = None,
         index_jobs: engine.IndexJobs | None = None,  # app/library_indexer.py's thread
+        tools_choice: Callable[[], ToolsChoice] | None = None,  # the settings; None: no tools
     ) -> None:
         super().__init__()
+        # Python and MCP tools per chat, and the approval round trip (app/tool_turns.py).
+        self.tools = ToolTurns(tools_choice, warn=self.history_failed.emit, parent=self)
         # None: no document library, so documents too long to read whole are refused.
         self._library = DocumentLibrary(
             None if library_path is None else Path(library_path),
@@ -212,12 +216,27 @@ class EngineWorker(QObject):
                 if request.instructions is not None:
                     session.set_instructions(request.instructions)
                 session.set_max_answer_tokens(request.answer_tokens)
+            fresh = not any(m.role == "assistant" for m in request.history)
+            tools = self.tools.for_turn(session, request.conversation_id, fresh=fresh)
+            if tools is not None and request.documents is not None:
+                tools.attach_documents(d.document for d in request.documents.documents)
             loop = self._library.tool_loop(
-                session, request.documents, self._tokenizer, request.cancel
+                session, request.documents, self._tokenizer, request.cancel, tools
             )
+            if isinstance(session, RemoteSession) and tools is not None:
+                session.use_tools(tools)  # offered as function tools; the session runs the calls
+            elif loop is None and tools is not None:
+                loop = tools.loop(cast("engine.ChatSession", session))
             if loop is not None:
                 first = cast("TurnEvents", self._begin(session, request))  # a ChatSession's turn
-                finished = stream.consume(loop.run(first, request.cancel, request.finish))
+                events = loop.run(first, request.cancel, request.finish)
+                if tools is not None:
+                    events = tools.recording(events, self._history(), request.message_id)
+                finished = stream.consume(events)
+            elif tools is not None:  # a server's turn that may run tools
+                began = self._begin(session, request)
+                events = tools.recording(began, self._history(), request.message_id)
+                finished = stream.consume(events)
             else:
                 finished = stream.consume(self._begin(session, request))
             for _ in range(MAX_TOOL_REPLIES):
@@ -274,6 +293,7 @@ class EngineWorker(QObject):
         """The conversation was deleted: drop its saved prompt cache (and its session)."""
         if self._conversation_id == conversation_id:
             self._session = self._conversation_id = None
+        self.tools.forget(conversation_id)
         if self._prompt_cache is not None:
             self._prompt_cache.delete(str(conversation_id))
 
@@ -299,6 +319,7 @@ class EngineWorker(QObject):
         """Drop the model here, on the thread that made its arrays, then end the thread."""
         self._session = self._model = self._tokenizer = None
         self.served.forget()
+        self.tools.close()
         self._library.close()
         if self._store is not None:
             self._store.close()

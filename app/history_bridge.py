@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.history import NewAttachment, StoredAttachment, StoredMessage
+from app.history import NewAttachment, StoredAttachment, StoredMessage, ToolCall
 from engine import (
+    DECLINED_TEXT,
     ExtractedDocument,
     Message,
     ReasoningCut,
+    ToolStep,
     TurnStats,
     compose_user_message,
 )
@@ -68,12 +70,25 @@ def engine_history(messages: Sequence[StoredMessage]) -> list[Message]:
             if message.reasoning:
                 history.append(Message.assistant(message.reasoning, channel="analysis"))
             for call in message.tool_calls:
-                history.append(Message.tool_call(call.recipient, call.arguments))
-                if call.result is not None:
-                    history.append(Message.tool_result(call.recipient, call.result))
+                history.extend(_replayed_call(call))
             if message.content:
                 history.append(Message.assistant(message.content))
     return history
+
+
+def _replayed_call(call: ToolCall) -> list[Message]:
+    """A call and its result as the model wrote and read them: python, a built-in tool, is
+    called with code on analysis and answers there; functions take JSON on commentary."""
+    if call.kind == "python":
+        asked = Message.tool_call(
+            call.recipient, call.arguments, channel="analysis", content_type="code"
+        )
+        answer_channel = "analysis"
+    else:
+        asked, answer_channel = Message.tool_call(call.recipient, call.arguments), "commentary"
+    if call.result is None:
+        return [asked]
+    return [asked, Message.tool_result(call.recipient, call.result, channel=answer_channel)]
 
 
 def continues(session: Sequence[Message], history: Sequence[Message]) -> bool:
@@ -113,3 +128,43 @@ def stats_record(
         "cut_reason": cut.reason if cut is not None else None,
         "finish_reason": reason,
     }
+
+
+def step_record(step: ToolStep) -> ToolCall:
+    """A python or function step as the history keeps it. The result is what the model read
+    (the declined note when declined; None when the call never ran)."""
+    result: str | None = step.output if step.output or step.ok else None
+    if step.declined:
+        result = DECLINED_TEXT
+    return ToolCall(
+        recipient=step.recipient,
+        arguments=step.arguments,
+        result=result,
+        kind=step.kind,
+        title=step.title,
+        language=step.language,
+        summary=step.summary,
+        ok=step.ok,
+        duration_s=None if step.duration_s is None else round(step.duration_s, 3),
+        declined=step.declined,
+    )
+
+
+def stored_step(call: ToolCall, number: int) -> ToolStep | None:
+    """The step a stored call was, for the reasoning pane of a reopened chat; None for a call
+    that was not a python or function step."""
+    if call.kind not in ("python", "function"):
+        return None
+    return ToolStep(
+        "python" if call.kind == "python" else "function",
+        call.summary,
+        call.ok,
+        call.recipient,
+        number,
+        title=call.title,
+        arguments=call.arguments,
+        language=call.language,
+        output="" if call.declined or call.result is None else call.result,
+        duration_s=call.duration_s,
+        declined=call.declined,
+    )

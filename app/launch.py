@@ -29,6 +29,7 @@ from app.main_window import MainWindow
 from app.remote_backend import remote_loader, remote_sessions, uses_server
 from app.settings import SettingsStore
 from app.sidebar import BackgroundSearch
+from app.tool_approval import install_approvals
 from engine import default_prompt_cache_folder
 
 log = logging.getLogger("app")
@@ -104,6 +105,7 @@ def build(
         prompt_cache_bytes=_gigabytes(settings.settings.prompt_cache_gb),
         library_path=Path(store.path).parent / "library.sqlite3",  # beside the history database
         index_jobs=indexer.jobs,
+        tools_choice=lambda: settings.settings,  # Settings › Tools, read when a turn starts
     )
     engine = EngineClient(worker)
     settings.changed.connect(
@@ -117,6 +119,7 @@ def build(
         library=indexer,
     )
     indexer.connect_window(window)
+    install_approvals(worker.tools, window, settings)  # the approval sheet (app/tool_approval.py)
     window.app_server = AppServer(settings, engine, Path(store.path).parent, parent=window)
     search = BackgroundSearch(store.path)
     window.sidebar.use_background_search(search)

@@ -5,11 +5,9 @@ the Settings and About windows, the appearance, and the window's saved state.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Literal
 
-from PySide6.QtCore import QByteArray, QStandardPaths, Qt, Slot
+from PySide6.QtCore import QByteArray, Qt, Slot
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -43,6 +41,7 @@ from app.chat_instructions import ChatInstructionsEditor
 from app.chat_view import READING_WIDTH, ChatView
 from app.composer import Composer, local_files
 from app.engine_client import EngineClient
+from app.export_files import ExportFormat, documents_folder, export_file_name
 from app.handover import APP_NAME
 from app.history import HistoryError, HistoryStore, export_json, export_markdown, write_atomically
 from app.library_folders import folders_page
@@ -56,25 +55,9 @@ from engine import DOCUMENT_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-ExportFormat = Literal["markdown", "json"]
 DEFAULT_SIZE = (1100, 760)
 # Below this the composer's toolbar and a few lines of conversation no longer fit.
 MINIMUM_SIZE = (700, 440)
-# Characters Finder or other systems refuse in a file name, and control characters.
-_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
-
-
-def export_file_name(title: str, suffix: str = ".md") -> str:
-    """A chat title as a file name: unsafe characters dropped, no leading dot, not too long."""
-    name = " ".join(_UNSAFE_IN_NAME.sub(" ", title).split()).lstrip(".").strip()
-    return (name[:100].rstrip() or "Chat") + suffix
-
-
-def documents_folder() -> Path:
-    """~/Documents, or the home folder where there is none (a save dialog given a missing
-    folder opens in the current one, which is wherever the app was started)."""
-    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    return Path(folder) if folder and Path(folder).is_dir() else Path.home()
 
 
 class MainWindow(QMainWindow):
@@ -143,6 +126,7 @@ class MainWindow(QMainWindow):
         self.controller.conversation_changed.connect(self._update_title)
         self.sidebar.conversations_shown.connect(self._update_title)
         self.engine.model_loaded.connect(self._update_title)
+        self.engine.model_loaded.connect(self.composer.set_model)
         self.engine.model_loaded.connect(
             lambda m: self.view.set_answered_on(getattr(m, "host", ""))
         )
@@ -190,6 +174,7 @@ class MainWindow(QMainWindow):
                 model_dir=folder, oversized_model_dir=folder if dialog.fit_overridden else ""
             )
         )
+        dialog.server_requested.connect(self.show_model_settings)
         dialog.open()
 
     # -- files ---------------------------------------------------------------------------
@@ -299,6 +284,13 @@ class MainWindow(QMainWindow):
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
+
+    @Slot()
+    def show_model_settings(self) -> None:
+        """Settings › Model, where a server can run what this Mac cannot (from the setup)."""
+        self.show_settings()
+        assert self._settings_dialog is not None
+        self._settings_dialog.show_page("Model")
 
     @Slot()
     def show_shortcuts(self) -> None:

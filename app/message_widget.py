@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 from app import resources
 from app.history import StoredMessage
 from app.history.facts import CUT_NOTES, facts_text
+from app.history_bridge import stored_step
 from app.markdown_view import CitationKey, HeightCachingLayout, MarkdownView
 from app.thinking_pane import ThinkingPane
 from app.turn_stream import TurnResult, TurnUpdate, citation_records
@@ -283,8 +284,12 @@ class AssistantMessageWidget(QFrame):
         self._analysis_len = len(message.reasoning)
         if message.reasoning:
             self.thinking.set_text(message.reasoning)
-        for call in message.tool_calls:
-            self.thinking.add_tool_call((call.recipient, call.arguments))
+        for number, call in enumerate(message.tool_calls, 1):
+            step = stored_step(call, number)  # a python or MCP call shows as it did live
+            if step is not None:
+                self.thinking.add_step(step)
+            else:
+                self.thinking.add_tool_call((call.recipient, call.arguments))
         self._show_thinking()
         self.answer.set_markdown(message.content)
         notes = {

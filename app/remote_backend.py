@@ -123,6 +123,7 @@ class RemoteModelInfo(ModelInfo):
     host: str = ""
     url: str = ""
     api: str = ""
+    finish_problem: str = ""  # why Finish Now cannot work with this server ("" if it can)
 
     @property
     def name(self) -> str:
@@ -161,6 +162,7 @@ def connect(config: ServerConfig) -> tuple[RemoteModel, EstimatingTokenizer, Rem
         host=config.host,
         url=config.base_url,
         api=api,
+        finish_problem=found.finish_now_problem(),
     )
     return RemoteModel(config, found), EstimatingTokenizer(), info
 
@@ -187,8 +189,8 @@ def remote_sessions(local: SessionFactory, instructions: str | None) -> SessionF
 
     def make(model: Any, tokenizer: Any, history: Sequence[Message]) -> TurnSession:
         if isinstance(model, RemoteModel):
-            return RemoteSession(
-                model.config, history, responses=model.found.responses, instructions=instructions
+            return RemoteSession.from_probe(
+                model.config, model.found, history, instructions=instructions
             )
         return local(model, tokenizer, history)
 

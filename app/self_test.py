@@ -328,6 +328,26 @@ def check_chat(run: Run) -> str:
     )
 
 
+def check_python_tool(run: Run) -> str:
+    # The bundle starts itself as the sandboxed interpreter (packaging/entry.py --python-tool),
+    # and code the model writes may import any of the standard library.
+    from engine import PythonTool
+
+    reason = PythonTool.availability()
+    if reason is not None:
+        raise CheckFailed(f"the python tool cannot run here: {reason}")
+    tool = PythonTool()
+    try:
+        code = "import fractions, statistics, xml.etree.ElementTree as ET\n"
+        code += "print(fractions.Fraction(1, 3) + fractions.Fraction(1, 6), ET.__name__)"
+        outcome = tool.call("python", code, threading.Event())
+    finally:
+        tool.close()
+    if outcome.is_error or outcome.text.strip() != "1/2 xml.etree.ElementTree":
+        raise CheckFailed(f"the sandboxed interpreter answered {outcome.text[:200]!r}")
+    return f"a sandboxed interpreter ran standard-library code in {outcome.duration_s:.2f} s"
+
+
 CHECKS: tuple[tuple[str, Callable[[Run], str]], ...] = (
     ("window", check_window),
     ("files", check_files),
@@ -335,6 +355,7 @@ CHECKS: tuple[tuple[str, Callable[[Run], str]], ...] = (
     ("download", check_download),
     ("generate", check_generate),
     ("chat", check_chat),
+    ("python", check_python_tool),
 )
 
 

@@ -8,6 +8,7 @@ A stored value that cannot be read falls back to its default instead of failing 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, fields, replace
@@ -98,6 +99,11 @@ class Settings:
     server_enabled: bool = False
     server_port: int = 8000
     server_allow_network: bool = False
+    # Settings › Tools (app/tools_settings.py): python off until the user enables it; the MCP
+    # servers as {"mcpServers": ...} JSON (app/mcp_servers_config.py); tools never asked about.
+    python_tool_enabled: bool = False
+    mcp_servers_json: str = ""
+    always_approved_tools: list[str] = dataclasses.field(default_factory=list)
     # Base64 of QWidget.saveGeometry() / QMainWindow.saveState() / QSplitter.saveState().
     window_geometry: str = ""
     window_state: str = ""
@@ -125,14 +131,19 @@ def _coerce(kind: Any, value: Any) -> Any:
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise ValueError(f"not a list of strings: {value!r}")
         return tuple(items[:MAX_RECENT_DOCUMENTS])
+    if kind is list:
+        items = json.loads(str(value))
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"not a list of strings: {value!r}")
+        return items
     return str(value)
 
 
 def _stored(value: Any) -> Any:
-    """A field's value as written to QSettings: enums by value, tuples as a JSON list."""
+    """A field's value as written to QSettings: enums by value, tuples and lists as JSON."""
     if isinstance(value, StrEnum):
         return value.value
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return json.dumps(list(value))
     return value
 
@@ -161,6 +172,9 @@ _TYPES: dict[str, Any] = {
     "server_enabled": bool,
     "server_port": int,
     "server_allow_network": bool,
+    "python_tool_enabled": bool,
+    "mcp_servers_json": str,
+    "always_approved_tools": list,
     "window_geometry": str,
     "window_state": str,
     "splitter_state": str,

@@ -31,6 +31,7 @@ from app.settings import (
     SettingsStore,
     Theme,
 )
+from app.tools_settings import ToolsSettings
 from engine import ReasoningEffort, prompt_cache_folder_bytes
 
 PROFILE_TITLES = {
@@ -85,6 +86,7 @@ class SettingsDialog(QDialog):
         engine: EngineClient | None = None,
         library: QWidget | None = None,  # Settings › Library folders (app/library_folders.py)
         server: QWidget | None = None,  # Settings › Server (app/server_settings.py)
+        tools: QWidget | None = None,  # Settings › Tools; by default one without server status
     ) -> None:
         super().__init__(parent)
         self._engine = engine
@@ -204,6 +206,8 @@ class SettingsDialog(QDialog):
         self.pages.addTab(_page(model_page), "Model")
         if library is not None:
             self.pages.addTab(_page(_alone(library)), "Library")
+        self.tools = tools or ToolsSettings(store)
+        self.pages.addTab(_page(_alone(self.tools)), "Tools")
         if server is not None:
             self.pages.addTab(_page(_alone(server)), "Server")
         note = QLabel("Changes apply at once.")
@@ -250,7 +254,7 @@ class SettingsDialog(QDialog):
         self._show_prompt_cache_use()
 
     def show_page(self, title: str) -> None:
-        """Brings the page named `title` ("General", "Model", "Library", "Server") forward."""
+        """Brings the page named `title` ("General", "Model", "Tools"...) forward."""
         for i in range(self.pages.count()):
             if self.pages.tabText(i) == title:
                 self.pages.setCurrentIndex(i)

@@ -106,6 +106,7 @@ class AnswerStream:
         self._interval = interval_s
         self._started = time.monotonic()
         self._first_answer_at: float | None = None
+        self._waited_s = 0.0  # for the user's approval of tool calls: not the model's thinking
         self._last_flush = -float("inf")
         self._analysis = self._answer = ""  # everything so far, for the result
         self._pending_analysis = self._pending_answer = ""  # not yet shown
@@ -148,6 +149,7 @@ class AnswerStream:
                 force = True
             elif isinstance(event, ToolStep):
                 self._steps.append(event)
+                self._waited_s += event.waited_s
                 force = True
             elif isinstance(event, CitationsResolved):
                 self.citations = self._new_citations = event
@@ -172,7 +174,7 @@ class AnswerStream:
 
     def thinking_s(self) -> float:
         end = self._first_answer_at if self._first_answer_at is not None else time.monotonic()
-        return end - self._started
+        return max(0.0, end - self._started - self._waited_s)
 
     def flush(self, *, force: bool = False) -> None:
         pending = self._pending_analysis or self._pending_answer or self._tools or self._steps

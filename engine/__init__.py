@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from engine.browser import BrowserSession, CitedLines
     from engine.chat import (
         DEFAULT_PROMPT_CACHE_BYTES,
+        Approvals,
         AttachedDocument,
         ChannelDelta,
         ChatEvent,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         LoopEvents,
         PrefillProgress,
         PromptCache,
+        ProvidersMade,
         ReasoningBudget,
         ReasoningCut,
         ResolvedCitation,
@@ -41,9 +43,20 @@ if TYPE_CHECKING:
         decide_document_mode,
         default_prompt_cache_folder,
         index_for_browsing,
+        make_tool_providers,
         prompt_cache_folder_bytes,
         with_browser,
     )
+    from engine.chat.tool_approvals import run_provider_call
+    from engine.chat.tool_steps import (
+        DEFAULT_MAX_CALLS,
+        answer_now_text,
+        limit_step,
+        other_step,
+        provider_step,
+        resolve_answer,
+    )
+    from engine.chat.tool_steps import describe as describe_browser_call
     from engine.checkpoint import checkpoint_files
     from engine.config import ModelArgs
     from engine.documents import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
@@ -104,10 +117,53 @@ if TYPE_CHECKING:
         plan_memory,
         recommend,
     )
+    from engine.memory.macs import SETUP_CONTEXT, rank_shares, smallest_groups
+    from engine.memory.planner import GiB, SplitVerdict, recommend_split
     from engine.sampling import GREEDY, Sampler, SamplingSettings, make_sampler
     from engine.tokenizer import HarmonyTokenizer
+    from engine.tools import (
+        DECLINED_TEXT,
+        ApprovalRequest,
+        Approver,
+        Decision,
+        ToolOutcome,
+        ToolProvider,
+    )
+    from engine.tools.mcp.config import McpConfigError
+    from engine.tools.mcp.config import parse_config_text as parse_mcp_servers
+    from engine.tools.python import PythonLimits, PythonTool
 
 _EXPORTS = {
+    # The tool loop's helpers, for the remote browser loop (app/remote_tools.py).
+    "DEFAULT_MAX_CALLS": "engine.chat.tool_steps",
+    "answer_now_text": "engine.chat.tool_steps",
+    "describe_browser_call": "engine.chat.tool_steps:describe",
+    "limit_step": "engine.chat.tool_steps",
+    "other_step": "engine.chat.tool_steps",
+    "resolve_answer": "engine.chat.tool_steps",
+    # ... and its provider calls' helpers, for the remote function tools (app/remote_functions.py).
+    "provider_step": "engine.chat.tool_steps",
+    "run_provider_call": "engine.chat.tool_approvals",
+    "ApprovalRequest": "engine.tools",
+    # Settings › Tools and the model setup's split panel read these without the tools running.
+    "McpConfigError": "engine.tools.mcp.config",
+    "parse_mcp_servers": "engine.tools.mcp.config:parse_config_text",
+    "PythonLimits": "engine.tools.python",
+    "PythonTool": "engine.tools.python",
+    "SETUP_CONTEXT": "engine.memory.macs",
+    "rank_shares": "engine.memory.macs",
+    "smallest_groups": "engine.memory.macs",
+    "GiB": "engine.memory.planner",
+    "SplitVerdict": "engine.memory.planner",
+    "recommend_split": "engine.memory.planner",
+    "Approvals": "engine.chat",
+    "Approver": "engine.tools",
+    "DECLINED_TEXT": "engine.tools",
+    "Decision": "engine.tools",
+    "ProvidersMade": "engine.chat",
+    "ToolOutcome": "engine.tools",
+    "ToolProvider": "engine.tools",
+    "make_tool_providers": "engine.chat",
     "AttachedDocument": "engine.chat",
     "Author": "engine.harmony",
     "BrowserSession": "engine.browser",
@@ -205,9 +261,15 @@ _EXPORTS = {
 }
 make_lazy(__name__, _EXPORTS)
 __all__ = [
+    "DECLINED_TEXT",
+    "DEFAULT_MAX_CALLS",
     "DEFAULT_PROMPT_CACHE_BYTES",
     "DOCUMENT_SUFFIXES",
     "GREEDY",
+    "SETUP_CONTEXT",
+    "ApprovalRequest",
+    "Approvals",
+    "Approver",
     "AttachedDocument",
     "Author",
     "BrowserSession",
@@ -220,6 +282,7 @@ __all__ = [
     "CitedLines",
     "ContextOverflowError",
     "Conversation",
+    "Decision",
     "DeveloperContent",
     "DiskCheck",
     "DocumentDecision",
@@ -235,6 +298,7 @@ __all__ = [
     "FitReport",
     "FolderState",
     "GenerationStats",
+    "GiB",
     "HarmonyTokenizer",
     "IndexJobs",
     "JobState",
@@ -245,6 +309,7 @@ __all__ = [
     "LoopEvent",
     "LoopEvents",
     "MachineBudget",
+    "McpConfigError",
     "MemoryPlan",
     "Message",
     "ModelArgs",
@@ -252,6 +317,9 @@ __all__ = [
     "OutputSchemaError",
     "PrefillProgress",
     "PromptCache",
+    "ProvidersMade",
+    "PythonLimits",
+    "PythonTool",
     "ReadStats",
     "ReaderPool",
     "Reading",
@@ -265,6 +333,7 @@ __all__ = [
     "Sampler",
     "SamplingSettings",
     "SaveResult",
+    "SplitVerdict",
     "SystemContent",
     "TextContent",
     "Token",
@@ -272,12 +341,15 @@ __all__ = [
     "ToolCallRequested",
     "ToolDescription",
     "ToolLoop",
+    "ToolOutcome",
+    "ToolProvider",
     "ToolStep",
     "TurnEvents",
     "TurnFinished",
     "TurnStats",
     "UnsupportedDocumentError",
     "Verdict",
+    "answer_now_text",
     "attachment_block",
     "browser_for",
     "check_disk",
@@ -288,15 +360,26 @@ __all__ = [
     "compose_user_message",
     "decide_document_mode",
     "default_prompt_cache_folder",
+    "describe_browser_call",
     "download",
     "extract",
     "index_for_browsing",
+    "limit_step",
     "load_model",
     "machine_budget",
     "make_sampler",
+    "make_tool_providers",
+    "other_step",
+    "parse_mcp_servers",
     "plan_download",
     "plan_memory",
     "prompt_cache_folder_bytes",
+    "provider_step",
+    "rank_shares",
     "recommend",
+    "recommend_split",
+    "resolve_answer",
+    "run_provider_call",
+    "smallest_groups",
     "with_browser",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -52,6 +53,43 @@ HIDDEN_IMPORTS = (
     "engine.testing.synthetic_tokenizer",
     "engine.testing.fake_hub",
 )
+
+# The python tool's interpreter is this program too (packaging/entry.py --python-tool): the code
+# the model writes may import any of the standard library, not only what the app itself imports.
+_STDLIB_LEFT_OUT = {"antigravity", "idlelib", "lib2to3", "pydoc_data", "this", "tkinter", "turtle"}
+_STDLIB_LEFT_OUT |= {"turtledemo", "ensurepip", "venv", "test"}
+
+
+_STDLIB_TEST_DIRS = {"test", "tests", "idle_test", "__pycache__"}
+
+
+def python_tool_stdlib() -> list[str]:
+    """The standard library's public modules on this build machine, packages with all their
+    submodules (found in the files, without importing them), test suites left out."""
+    names: list[str] = []
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in _STDLIB_LEFT_OUT:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None:  # another system's module (winreg, msvcrt)
+            continue
+        names.append(name)
+        for folder in spec.submodule_search_locations or ():
+            names += _submodules(Path(folder), name)
+    return names
+
+
+def _submodules(folder: Path, package: str) -> list[str]:
+    found: list[str] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and entry.name not in _STDLIB_TEST_DIRS:
+            if (entry / "__init__.py").is_file():
+                found.append(f"{package}.{entry.name}")
+                found += _submodules(entry, f"{package}.{entry.name}")
+        elif entry.suffix == ".py" and entry.stem != "__init__":
+            found.append(f"{package}.{entry.stem}")
+    return found
+
 
 EXCLUDES = (
     # Test oracles, test tools and linters: `make test` installs them in the same venv.

@@ -18,6 +18,9 @@ def main() -> int:
         # A document reader process (engine/documents/sandbox.py): a bundle has no python to run
         # engine/documents/child.py with, so it starts itself; no Qt is ever imported here.
         return _read_document(args[1:])
+    if args[:1] == ["--python-tool"]:
+        # The python tool's sandboxed interpreter (engine/tools/python/session.py), likewise.
+        return _python_tool(args[1:])
     if "--self-test" in args:
         from app.self_test import main as self_test
 
@@ -42,6 +45,17 @@ def _read_document(args: list[str]) -> int:
     from engine.documents.child import main as read_document
 
     return read_document(args)
+
+
+def _python_tool(args: list[str]) -> int:
+    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
+    for name in ("engine", "engine.tools", "engine.tools.python"):
+        package = types.ModuleType(name)
+        package.__path__ = [str(root.joinpath(*name.split(".")))]
+        sys.modules.setdefault(name, package)
+    from engine.tools.python.child import main as python_tool
+
+    return python_tool(args)
 
 
 if __name__ == "__main__":

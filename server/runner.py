@@ -115,7 +115,8 @@ class RunnerThread:
     """The standalone runner: loads the model on its own thread and answers jobs in order.
 
     `session_options` go to every ChatSession (e.g. `budget`, `prefill_step`; tests pass a
-    scripted `sampler`). `max_queue` counts requests waiting behind the running one."""
+    scripted `sampler`). `max_queue` counts requests waiting behind the running one. An
+    `answerer` replaces the default JobAnswerer (server/distributed.py's handles a lost rank)."""
 
     def __init__(
         self,
@@ -125,13 +126,14 @@ class RunnerThread:
         max_queue: int = 8,
         session_options: Mapping[str, Any] | None = None,
         on_finished: Callable[[TurnFinished], None] | None = None,
+        answerer: JobAnswerer | None = None,
     ) -> None:
         if max_queue < 0:
             raise ValueError("max_queue must be >= 0")
         self._model_id = model_id
         self._loader = loader
         self._max_queue = max_queue
-        self._answerer = JobAnswerer(session_options, on_finished)
+        self._answerer = answerer or JobAnswerer(session_options, on_finished)
         self._jobs: queue.Queue[tuple[Job, Ticket] | None] = queue.Queue()
         self._outstanding = 0  # running or waiting
         self._lock = threading.Lock()
@@ -253,9 +255,15 @@ class JobAnswerer:
         if job.output_schema is not None:
             session.set_output_schema(dict(job.output_schema))
         if not answering_tool:
+            if last.role is Role.ASSISTANT and last.channel == Channel.ANALYSIS:
+                # Reasoning given back, cut short by a client's "Finish now": answer from it.
+                finish = threading.Event()
+                finish.set()
+                return session, session.continue_answer(cancel, finish)
             if last.role is not Role.USER:
                 raise ValueError(
-                    "The input must end with a user message or a function call output."
+                    "The input must end with a user message, a function call output, or the "
+                    "assistant's reasoning."
                 )
             return session, session.regenerate(cancel)
         call = session.pending_tool_call

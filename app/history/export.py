@@ -155,10 +155,30 @@ def _reasoning_block(message: StoredMessage) -> list[str]:
 
 
 def _tool_call_block(call: ToolCall) -> list[str]:
+    if call.kind is not None:
+        return _step_block(call)
     lines = [f"**Tool call** `{call.recipient}`", "", *_fenced(call.arguments, "json"), ""]
     if call.result is not None:
         lines += ["**Result**", "", *_fenced(call.result, "text"), ""]
     return lines
+
+
+def _step_block(call: ToolCall) -> list[str]:
+    """A python or MCP call as the reasoning pane showed it: what ran, then what came back."""
+    took = "" if call.duration_s is None else f" · {_seconds(call.duration_s)}"
+    name = call.title or call.recipient
+    head = ("**Python**" if call.kind == "python" else f"**Tool call** {name}") + took
+    lines = [head, "", *_fenced(call.arguments, call.language or "text"), ""]
+    if call.declined:
+        return [*lines, "*Not run: the user declined it.*", ""]
+    if call.result is None:
+        return [*lines, f"*{call.summary or 'Not run.'}*", ""]
+    label = "**Output**" if call.ok else "**Error**"
+    return [*lines, label, "", *_fenced(call.result, "text"), ""]
+
+
+def _seconds(duration_s: float) -> str:
+    return f"{duration_s * 1000:.0f} ms" if duration_s < 1 else f"{duration_s:.1f} s"
 
 
 def _fenced(text: str, language: str) -> list[str]:
@@ -212,10 +232,7 @@ def _message_json(message: StoredMessage, include_reasoning: bool) -> dict[str, 
         "status": message.status,
         "effort": message.effort,
         "created_at": message.created_at,
-        "tool_calls": [
-            {"recipient": c.recipient, "arguments": c.arguments, "result": c.result}
-            for c in message.tool_calls
-        ],
+        "tool_calls": [c.to_json() for c in message.tool_calls],
         "stats": message.stats,
         "error": message.error,
         "attachments": [
@@ -258,7 +275,7 @@ def _message_from_json(m: dict[str, Any]) -> StoredMessage:
     return StoredMessage(
         **{
             **m,
-            "tool_calls": tuple(ToolCall(**c) for c in m["tool_calls"]),
+            "tool_calls": tuple(ToolCall.from_json(c) for c in m["tool_calls"]),
             "attachments": tuple(StoredAttachment(**a) for a in m["attachments"]),
             "alternatives": tuple(_message_from_json(a) for a in m.get("alternatives", ())),
         }

@@ -91,13 +91,11 @@ def load_tool_calls(db: sqlite3.Connection, message_id: int) -> list[ToolCall]:
     row = db.execute("SELECT tool_calls FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise KeyError(f"message {message_id} does not exist")
-    return [ToolCall(**call) for call in json.loads(row[0])]
+    return [ToolCall.from_json(call) for call in json.loads(row[0])]
 
 
 def save_tool_calls(db: sqlite3.Connection, message_id: int, calls: list[ToolCall]) -> None:
-    payload = [
-        {"recipient": c.recipient, "arguments": c.arguments, "result": c.result} for c in calls
-    ]
+    payload = [c.to_json() for c in calls]
     db.execute("UPDATE messages SET tool_calls = ? WHERE id = ?", (json.dumps(payload), message_id))
 
 
@@ -137,7 +135,7 @@ def messages(
                 status=status,
                 effort=effort,
                 created_at=created_at,
-                tool_calls=tuple(ToolCall(**call) for call in json.loads(tool_calls)),
+                tool_calls=tuple(ToolCall.from_json(call) for call in json.loads(tool_calls)),
                 stats=json.loads(stats),
                 error=error,
                 attachments=tuple(attachments.get(id_, ())),

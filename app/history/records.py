@@ -7,7 +7,8 @@ renumbered or reused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
 Effort: TypeAlias = Literal["low", "medium", "high"]
@@ -60,11 +61,40 @@ class StoredAttachment:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One call the model made and, once it ran, what the tool answered."""
+    """One call the model made and, once it ran, what the tool answered.
+
+    A call the tool loop ran for a tool provider (python, an MCP function) is also a step of the
+    reasoning pane (schema v4): `kind` says which, and the rest is what the pane shows again."""
 
     recipient: str  # e.g. "browser.search" or "functions.get_weather"
-    arguments: str  # raw text as the model wrote it: it may not be valid JSON
-    result: str | None = None
+    arguments: str  # raw text as the model wrote it: it may not be valid JSON (python: code)
+    result: str | None = None  # a step's output is capped (engine STEP_OUTPUT_CHARS)
+    kind: str | None = None  # "python" or "function" for a step; None: a plain call
+    title: str = ""  # the tool's name for people: "Python", "read_file (MCP server “files”)"
+    language: str = ""  # of `arguments`: "python" or "json"
+    summary: str = ""  # the pane's line: "ran Python (0.4 s)"
+    ok: bool = True  # False: the tool reported an error, or the call did not run
+    duration_s: float | None = None
+    declined: bool = False  # the user said no; the model read that instead of a result
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored shape: the three keys every version wrote, and a step's facts when set."""
+        data: dict[str, Any] = {
+            "recipient": self.recipient,
+            "arguments": self.arguments,
+            "result": self.result,
+        }
+        for f in fields(self)[3:]:
+            value = getattr(self, f.name)
+            if value != f.default:
+                data[f.name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ToolCall:
+        """Reads `to_json`'s shape; keys a newer version may add are skipped."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)

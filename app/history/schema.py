@@ -142,6 +142,14 @@ def _v3_versions_and_instructions(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversations ADD COLUMN instructions TEXT")
 
 
+def _v4_tool_steps(conn: sqlite3.Connection) -> None:
+    # The tool_calls JSON of messages and answer_versions gains optional keys for the calls the
+    # tool loop runs (kind, title, language, summary, ok, duration_s, declined: records.ToolCall).
+    # Nothing to convert; the version exists so that an older OSS Desk, whose reader would fail
+    # on those keys, refuses the file as "newer" instead of failing on one chat.
+    del conn
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements; executescript() would COMMIT our open transaction."""
     statements: list[str] = []
@@ -160,6 +168,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial,
     _v2_stream_writer,
     _v3_versions_and_instructions,
+    _v4_tool_steps,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -349,6 +349,14 @@ class HistoryStore:
             q.save_tool_calls(db, message_id, calls)
         return len(calls) - 1
 
+    def add_tool_step(self, message_id: int, step: ToolCall) -> int:
+        """Record a call the tool loop ran (or declined) with what the pane shows of it."""
+        with self._write() as db:
+            calls = q.load_tool_calls(db, message_id)
+            calls.append(step)
+            q.save_tool_calls(db, message_id, calls)
+        return len(calls) - 1
+
     def set_tool_result(self, message_id: int, index: int, result: str) -> None:
         with self._write() as db:
             calls = q.load_tool_calls(db, message_id)

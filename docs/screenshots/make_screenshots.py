@@ -11,7 +11,10 @@ Writes, 1280x800 each (shot_scenes.SCENES):
 - finish-now.png: the model reasoning, captured while it streams, with Finish Now beside Stop;
 - cited-answer.png: a 320-page PDF read with the browser tool (search, open, find), the steps in
   the reasoning pane, and an answer whose citations are numbered links;
-- demo.png: `make demo`'s model answering on its own.
+- demo.png: `make demo`'s model answering on its own;
+- python-approval.png, python-answer.png: the model's python code waiting for approval in a sheet,
+  then run in the sandbox: the code and its output as a step of the reasoning pane, and the answer
+  written from that output.
 
 What runs is the app itself (app.launch.build: settings, history, engine thread, window) on a
 tiny synthetic gpt-oss checkpoint with the real vocabulary and a synthetic tokenizer, made on the
@@ -48,7 +51,15 @@ for folder in (ROOT, HERE):  # run as a script from anywhere
 from shot_inputs import Inputs, make_all  # noqa: E402
 from shot_window import SIZE  # noqa: E402
 
-SCENE_NAMES = ("conversation", "search-hit", "finish-now", "cited-answer", "demo")
+SCENE_NAMES = (
+    "conversation",
+    "search-hit",
+    "finish-now",
+    "cited-answer",
+    "demo",
+    "python-approval",
+    "python-answer",
+)
 
 
 def image_name(scene: str, theme: str, themes: tuple[str, ...]) -> str:

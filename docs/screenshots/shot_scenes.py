@@ -19,6 +19,9 @@ from shot_window import Stage
 
 from app.attachments import AttachmentTray
 from app.message_widget import AssistantMessageWidget
+from app.tool_approval import ApprovalDialog
+from app.turn_stream import TurnResult
+from engine import PythonTool
 
 # A view's numbered line, as the browser shows it ("L12: text").
 _LINE = re.compile(r"^L(\d+): (.*)$")
@@ -152,6 +155,84 @@ def demo(theme: str, inputs: Inputs, out: Path, grab: bool) -> None:
     stage.close()
 
 
+def python_approval(theme: str, inputs: Inputs, out: Path, grab: bool) -> None:
+    """The model's python code waiting for the user's approval, in a sheet over the chat."""
+    stage = python_stage(theme, inputs, "approval")
+    dialog = stage.wait_for_dialog()
+    stage.settle(1.0)
+    stage.capture(out, grab, screen=True)  # the sheet is a window of its own
+    stage.sampler.refill = lambda: stage.script_text(  # declined: nothing to answer from
+        f"<|start|>assistant<|channel|>final<|message|>{t.PY_DECLINED}<|return|>"
+    )
+    stage.click(dialog.decline_button)
+    stage.wait_until(lambda: bool(stage.turns), "the declined turn to end")
+    stage.sampler.discard_remaining()
+    stage.close()
+
+
+def python_answer(theme: str, inputs: Inputs, out: Path, grab: bool) -> None:
+    """The approved run: code and output as a step in the reasoning pane, and the answer."""
+    stage = python_stage(theme, inputs, "answer")
+    stage.click(stage.wait_for_dialog().once_button)
+    stage.wait_until(lambda: bool(stage.turns), "the answer")
+    if stage.turns[0].status != "complete":
+        raise RuntimeError(f"the turn failed: {stage.turns[0]}")
+    stage.window.view.verticalScrollBar().setValue(0)
+    answer = stage.window.view.messages()[-1]
+    assert isinstance(answer, AssistantMessageWidget)
+    pane = answer.thinking.body.verticalScrollBar()
+    pane.setValue(pane.maximum())  # the end of the code and its whole output
+    stage.settle(1.0)
+    stage.capture(out, grab)
+    stage.close()
+
+
+class PythonStage(Stage):
+    turns: list[TurnResult]
+
+    def wait_for_dialog(self) -> ApprovalDialog:
+        found: list[ApprovalDialog] = []
+
+        def shown() -> bool:
+            found[:] = [d for d in self.window.findChildren(ApprovalDialog) if d.isVisible()]
+            return bool(found)
+
+        self.wait_until(shown, "the approval sheet")
+        return found[0]
+
+
+def python_stage(theme: str, inputs: Inputs, name: str) -> PythonStage:
+    """A chat with Python enabled in Settings › Tools whose model calls it for the question."""
+    stage = PythonStage(theme, inputs.folder / f"data-python-{name}-{theme}", inputs.model)
+    if PythonTool.availability() is not None:
+        raise RuntimeError(f"no sandbox here: {PythonTool.availability()}")
+    stage.window.settings.update(python_tool_enabled=True)
+    earlier_chats(stage)
+    stage.window.controller.new_chat()
+    stage.script_text(
+        f"<|channel|>analysis<|message|>{t.PY_PLAN}<|end|><|start|>assistant"
+        f"<|channel|>analysis to=python code<|message|>{t.PY_CODE}<|call|>"
+    )
+
+    def answer_from_output() -> None:  # on the engine thread, once the run's output is in
+        if stage.sampler.refill is None:
+            return
+        stage.sampler.refill = None
+        output = stage.sessions[-1].messages[-1].text  # "balance  1,234.56" and so on
+        lines = (line.partition(" ") for line in output.splitlines())
+        printed = {key: value.strip() for key, _, value in lines}
+        balance, interest = (float(printed[k].replace(",", "")) for k in ("balance", "interest"))
+        answer = t.PY_ANSWER.format(**printed, share=round(100 * interest / balance))
+        stage.script_text(
+            f"<|start|>assistant<|channel|>analysis<|message|>{t.PY_DONE}<|end|>"
+            f"<|start|>assistant<|channel|>final<|message|>{answer}<|return|>"
+        )
+
+    stage.sampler.refill = answer_from_output
+    stage.turns = stage.type_and_press_return(t.PY_QUESTION)
+    return stage
+
+
 class ReadingPlan:
     """The model's next move after each browser result, chosen from what the tool showed: open
     the search result that mentions the intake, find the fish figure, then answer citing the
@@ -243,4 +324,6 @@ SCENES: dict[str, tuple[Callable[[str, Inputs, Path, bool], None], tuple[str, ..
     "finish-now": (finish_now, ("light",)),
     "cited-answer": (cited_answer, ("light",)),
     "demo": (demo, ("light",)),
+    "python-approval": (python_approval, ("light",)),
+    "python-answer": (python_answer, ("light",)),
 }

@@ -216,3 +216,35 @@ REPORT_SENTENCES = [
     "A revised procedure for the {topic} was issued in {month} {year} and audited in the autumn.",
 ]
 MONTHS = "January February March April May June July August September October November December"
+
+# The python tool: a question worth computing, the code the model writes, an answer from its output.
+PY_QUESTION = (
+    "I save $2,500 a month at 4.2% a year, compounded monthly. What do I have after 15 years, "
+    "and how much of that is interest?"
+)
+PY_PLAN = (
+    "Future value of monthly deposits. Compute it exactly with python rather than by a formula "
+    "from memory, then split deposits from interest."
+)
+PY_CODE = """\
+rate = 0.042 / 12
+months = 15 * 12
+balance = 0.0
+for _ in range(months):
+    balance = balance * (1 + rate) + 2500
+deposits = 2500 * months
+print(f"balance  {balance:,.2f}")
+print(f"deposits {deposits:,.2f}")
+print(f"interest {balance - deposits:,.2f}")"""
+PY_DONE = "The run printed the balance, deposits and interest; answer with those numbers."
+PY_ANSWER = """\
+After 15 years you would have **${balance}**.
+
+| | Amount |
+| --- | ---: |
+| Your deposits (180 × $2,500) | ${deposits} |
+| Interest earned | **${interest}** |
+
+Interest is about {share}% of the final balance; the deposits are made at the end of each month.
+"""
+PY_DECLINED = "Understood, no code then. Roughly $625,000, of which about $175,000 is interest."

@@ -160,8 +160,8 @@ class Stage:
         end = time.monotonic() + seconds
         self.wait_until(lambda: time.monotonic() > end, "a pause")
 
-    def capture(self, out: Path, grab: bool) -> None:
-        capture(self.window, out, grab)
+    def capture(self, out: Path, grab: bool, *, screen: bool = False) -> None:
+        capture(self.window, out, grab, screen=screen)
 
     def close(self) -> None:
         self.window.close()
@@ -184,10 +184,12 @@ def use_dark_system_palette(app: Any) -> None:
     app.setPalette(palette)
 
 
-def capture(window: QWidget, out: Path, grab: bool) -> None:
-    """A real X screenshot of the window when there is an X server; else QWidget.grab()."""
+def capture(window: QWidget, out: Path, grab: bool, *, screen: bool = False) -> None:
+    """A real X screenshot of the window when there is an X server; else QWidget.grab().
+    `screen`: the whole screen (the window fills it), so that a sheet over the window, which is
+    a window of its own, is in the picture too."""
     x11 = QGuiApplication.platformName() == "xcb" and not grab
-    window_id = f"0x{int(window.winId()):x}"
+    window_id = "root" if screen else f"0x{int(window.winId()):x}"
     if x11 and shutil.which("import"):
         subprocess.run(["import", "-window", window_id, str(out)], check=True)
     elif x11 and shutil.which("xwd") and shutil.which("convert"):

@@ -36,26 +36,37 @@ if TYPE_CHECKING:
     )
     from engine.chat.prompt_cache import PromptCache, RestoreResult, SaveResult
     from engine.chat.session import ChatSession, TurnEvents
-    from engine.chat.tool_loop import DEFAULT_MAX_CALLS, LoopEvent, LoopEvents, ToolLoop
-    from engine.chat.tool_steps import CitationsResolved, ResolvedCitation, ToolStep
+    from engine.chat.tool_approvals import Approvals
+    from engine.chat.tool_loop import ToolLoop, declare_tools
+    from engine.chat.tool_providers import ProvidersMade, make_tool_providers
+    from engine.chat.tool_steps import (
+        DEFAULT_MAX_CALLS,
+        CitationsResolved,
+        LoopEvent,
+        LoopEvents,
+        ResolvedCitation,
+        ToolStep,
+    )
 
 _EXPORTS = {
+    "Approvals": "engine.chat.tool_approvals",
     "AttachedDocument": "engine.chat.document_mode",
     "ChannelDelta": "engine.chat.events",
     "ChatEvent": "engine.chat.events",
     "ChatSession": "engine.chat.session",
     "CitationsResolved": "engine.chat.tool_steps",
     "CutReason": "engine.chat.events",
-    "DEFAULT_MAX_CALLS": "engine.chat.tool_loop",
+    "DEFAULT_MAX_CALLS": "engine.chat.tool_steps",
     "DEFAULT_PROMPT_CACHE_BYTES": "engine.chat.cache_folder:DEFAULT_MAX_BYTES",
     "DocumentDecision": "engine.chat.document_mode",
     "DocumentMode": "engine.chat.document_mode",
     "FinishReason": "engine.chat.events",
-    "LoopEvent": "engine.chat.tool_loop",
-    "LoopEvents": "engine.chat.tool_loop",
+    "LoopEvent": "engine.chat.tool_steps",
+    "LoopEvents": "engine.chat.tool_steps",
     "LoopGuard": "engine.chat.budget",
     "PrefillProgress": "engine.chat.events",
     "PromptCache": "engine.chat.prompt_cache",
+    "ProvidersMade": "engine.chat.tool_providers",
     "ReasoningBudget": "engine.chat.budget",
     "ReasoningCut": "engine.chat.events",
     "ResolvedCitation": "engine.chat.tool_steps",
@@ -71,8 +82,10 @@ _EXPORTS = {
     "clear_prompt_cache_folder": "engine.chat.cache_folder:clear_folder",
     "compose_turn_message": "engine.chat.document_mode",
     "decide_document_mode": "engine.chat.document_mode",
+    "declare_tools": "engine.chat.tool_loop",
     "default_prompt_cache_folder": "engine.chat.cache_folder:default_folder",
     "index_for_browsing": "engine.chat.document_mode",
+    "make_tool_providers": "engine.chat.tool_providers",
     "prompt_cache_folder_bytes": "engine.chat.cache_folder:folder_bytes",
     "with_browser": "engine.chat.document_mode",
 }
@@ -80,6 +93,7 @@ make_lazy(__name__, _EXPORTS)
 __all__ = [
     "DEFAULT_MAX_CALLS",
     "DEFAULT_PROMPT_CACHE_BYTES",
+    "Approvals",
     "AttachedDocument",
     "ChannelDelta",
     "ChatEvent",
@@ -94,6 +108,7 @@ __all__ = [
     "LoopGuard",
     "PrefillProgress",
     "PromptCache",
+    "ProvidersMade",
     "ReasoningBudget",
     "ReasoningCut",
     "ResolvedCitation",
@@ -109,8 +124,10 @@ __all__ = [
     "clear_prompt_cache_folder",
     "compose_turn_message",
     "decide_document_mode",
+    "declare_tools",
     "default_prompt_cache_folder",
     "index_for_browsing",
+    "make_tool_providers",
     "prompt_cache_folder_bytes",
     "with_browser",
 ]

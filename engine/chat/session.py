@@ -254,6 +254,15 @@ class ChatSession:
             raise ValueError("there is no user message to edit")
         return self._start((*self._messages[:last], Message.user(text)), cancel, finish)
 
+    def continue_answer(
+        self, cancel: threading.Event | None = None, finish: threading.Event | None = None
+    ) -> TurnEvents:
+        """Goes on from the conversation as it stands, which ends with the assistant's own
+        reasoning (a client gave back reasoning it cut short with "Finish now")."""
+        if not self._messages or self._messages[-1].role is not Role.ASSISTANT:
+            raise ValueError("the conversation does not end with the assistant's reasoning")
+        return self._start(self._messages, cancel, finish)
+
     def submit_tool_result(
         self,
         call: ToolCallRequested,

@@ -1,16 +1,24 @@
-"""What the tool loop reports besides the chat's own events: one readable step per browser call
-(for the reasoning pane), and the answer's citations resolved to documents, pages and lines."""
+"""What the tool loop reports besides the chat's own events: one readable step per tool call
+(for the reasoning pane and the history), and the answer's citations resolved to documents,
+pages and lines.
+
+A browser step is a summary line. A python or function (MCP) step also carries what ran and what
+came back, so the pane can show the code and its output and the history can keep them."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from engine.browser import BrowserSession, Citation, CitedLines, ToolOutput
+from engine.chat.events import ChatEvent
+from engine.tools.base import ToolOutcome, truncate_output
 
-StepKind: TypeAlias = Literal["search", "open", "find", "other", "limit"]
+# "python": a call to the python tool; "function": a call to a provider's function (MCP).
+StepKind: TypeAlias = Literal["search", "open", "find", "other", "limit", "python", "function"]
 
 _VIEWING = re.compile(r"^\*\*viewing lines \[(\d+) - (\d+)\] of (\d+)\*\*$", re.M)
 _FIND_TITLE = re.compile(r"in `(.*)`$", re.S)
@@ -18,13 +26,19 @@ _FIND_TITLE = re.compile(r"in `(.*)`$", re.S)
 _ERROR_PREFIX = re.compile(r"^Error (?:fetching URL `[^`]*`|during search for `[^`]*`): ", re.S)
 _NOTE_CHARS = 200
 _KINDS: dict[str, StepKind] = {"search": "search", "open": "open", "find": "find"}
+# Tool calls per answer (tool_loop.py); here, with the limit's texts, so that a loop elsewhere
+# (app/remote_tools.py) can use them without importing the session and MLX.
+DEFAULT_MAX_CALLS = 8
+# What a step keeps of a tool's output: enough to read in the pane, bounded in the history.
+STEP_OUTPUT_CHARS = 8_000
 
 
 @dataclass(frozen=True)
 class ToolStep:
     """One tool call of the turn as the user reads it: "searched: rust borrow checker (5
     results)", "opened report.pdf p. 12, lines 40-80", "found 'X' in report.pdf p. 12: 3
-    matches". `ok` is False when the model got an error text instead (`summary` says why)."""
+    matches", "ran Python (40 ms)". `ok` is False when the model got an error text instead, or
+    the call did not run (`summary` says why)."""
 
     kind: StepKind
     summary: str
@@ -32,6 +46,16 @@ class ToolStep:
     recipient: str
     number: int  # 1 for the turn's first tool call
     cursor: int | None = None  # the browser page shown, for citations
+    # Python and function calls only: the tool's name for people, what the model sent (code or
+    # JSON arguments, highlighted as `language`), what came back (capped, with a visible note),
+    # the seconds it ran, and whether the user declined it (then it never ran).
+    title: str = ""
+    arguments: str = ""
+    language: str = ""
+    output: str = ""
+    duration_s: float | None = None
+    declined: bool = False
+    waited_s: float = 0.0  # how long the call waited for the user's approval: not thinking time
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,11 @@ class CitationsResolved:
     @property
     def dangling(self) -> tuple[ResolvedCitation, ...]:
         return tuple(c for c in self.citations if c.target is None)
+
+
+LoopEvent: TypeAlias = ChatEvent | ToolStep | CitationsResolved
+# One turn through its tool calls; `close()` it to stop early, as with TurnEvents.
+LoopEvents: TypeAlias = Generator[LoopEvent, None, None]
 
 
 def resolve_answer(browser: BrowserSession, answer: str) -> CitationsResolved:
@@ -87,6 +116,14 @@ def describe(
     return ToolStep(kind, summary, True, recipient, number, output.cursor)
 
 
+def answer_now_text(max_calls: int) -> str:
+    """What the model reads instead of the result of a call over the limit."""
+    return (
+        f"Tool call limit reached: {max_calls} tool calls have been made for this answer. "
+        "Do not call any tool again. Answer the user now from what you have read, citing it."
+    )
+
+
 def limit_step(recipient: str, number: int, max_calls: int, *, stopped: bool) -> ToolStep:
     if stopped:
         summary = (
@@ -103,6 +140,56 @@ def limit_step(recipient: str, number: int, max_calls: int, *, stopped: bool) ->
 def other_step(recipient: str, problem: str, number: int) -> ToolStep:
     """A call to no tool of this chat (it was answered with `problem`)."""
     return ToolStep("other", f"not run: {_short(problem)}", False, recipient, number)
+
+
+def provider_step(
+    recipient: str,
+    title: str,
+    arguments: str,
+    number: int,
+    outcome: ToolOutcome | None,
+    *,
+    duration_s: float | None = None,
+    declined: bool = False,
+    waited_s: float = 0.0,
+) -> ToolStep:
+    """The step for a python or function call: it ran (`outcome`), the user declined it, or it
+    was stopped before it ran (`outcome` None, not declined)."""
+    kind: StepKind = "python" if recipient == "python" else "function"
+    language = "python" if kind == "python" else "json"
+    if declined:
+        summary, ok, output = f"not run: the user declined {title}", False, ""
+    elif outcome is None:
+        summary, ok, output = f"not run: stopped before {title} ran", False, ""
+    else:
+        output = truncate_output(outcome.text, STEP_OUTPUT_CHARS)[0]
+        took = f" ({_seconds(duration_s)})" if duration_s is not None else ""
+        ok = not outcome.is_error
+        verb = "ran" if kind == "python" else "called"
+        summary = f"{verb} {title}{took}" if ok else f"{title} failed{took}: {_gist(output)}"
+    return ToolStep(
+        kind,
+        summary,
+        ok,
+        recipient,
+        number,
+        title=title,
+        arguments=arguments,
+        language=language,
+        output=output,
+        duration_s=duration_s,
+        declined=declined,
+        waited_s=waited_s,
+    )
+
+
+def _seconds(duration_s: float) -> str:
+    return f"{duration_s * 1000:.0f} ms" if duration_s < 1 else f"{duration_s:.1f} s"
+
+
+def _gist(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return _short(lines[-1] if lines else "no output", 120)  # a traceback's last line says what
 
 
 def _failure(kind: StepKind, recipient: str, args: dict[str, Any], text: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -22,6 +22,9 @@ from app.messages import MessageBridge
 from engine import HarmonyTokenizer
 from tests.conftest import CheckpointFactory
 from tests.engine.chat.fixtures import chat_model_dir
+
+if TYPE_CHECKING:
+    from tests.server.conftest import Served
 
 LOAD_TIMEOUT_MS = 20_000
 TURN_TIMEOUT_MS = 30_000
@@ -94,3 +97,16 @@ def close(window: MainWindow) -> None:
         window.close()
     window.engine.shutdown()
     window.store.close()
+
+
+@pytest.fixture(scope="module")
+def own_server(
+    make_checkpoint: CheckpointFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """This project's own server (server/) on loopback with the tiny chat checkpoint and a
+    scripted model, one per test module: the remote backend's tests talk to it."""
+    from tests.server.conftest import serve  # FastAPI and uvicorn: only for the tests that ask
+
+    model_dir = chat_model_dir(make_checkpoint)
+    tok = HarmonyTokenizer.from_model_dir(model_dir)
+    yield from serve(model_dir, tok, tmp_path_factory.mktemp("own-server") / "responses.sqlite3")

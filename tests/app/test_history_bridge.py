@@ -5,7 +5,8 @@ from __future__ import annotations
 from app.history import StoredAttachment, StoredMessage, ToolCall
 from app.history.facts import facts_text
 from app.history_bridge import document_of, engine_history, user_prompt
-from engine import Message, compose_user_message
+from engine import HarmonyTokenizer, Message, compose_user_message
+from engine.harmony import parse_messages
 
 
 def _message(position: int, role: str, content: str, **fields: object) -> StoredMessage:
@@ -50,6 +51,24 @@ def test_answers_keep_reasoning_as_analysis_and_replay_tool_calls() -> None:
         ("tool", "commentary", "assistant", '{"sky": "sun"}'),
         ("assistant", "final", None, "It is sunny."),
     ]
+
+
+def test_a_python_call_is_replayed_as_the_model_wrote_it_and_answered_where_it_asked(
+    tok: HarmonyTokenizer,
+) -> None:
+    # What gpt-oss writes for the python tool, parsed as the live session keeps it.
+    written = "<|start|>assistant<|channel|>analysis to=python code<|message|>print(2 + 2)<|call|>"
+    (as_written,) = parse_messages(tok.encode(written, allowed_special="all"), tok)
+    call = ToolCall("python", "print(2 + 2)", "4\n", kind="python", language="python")
+    answer = _message(1, "assistant", "Four.", tool_calls=(call,))
+    history = engine_history([_message(0, "user", "2 + 2?"), answer])
+    assert history[1] == as_written
+    assert (history[2].role, history[2].author.name, history[2].channel) == (
+        "tool",
+        "python",
+        "analysis",
+    )
+    assert history[2].text == "4\n"
 
 
 def test_an_answer_stopped_during_its_reasoning_keeps_only_the_analysis() -> None:

@@ -45,6 +45,7 @@ class Fake:
     flavour: str  # "vllm", "llamacpp" or "lmstudio"
     cut_after: int | None = None  # answer chunks sent before the connection drops
     stall_s: float = 0.0  # silence before the answer (to time the client out)
+    fail_with: str | None = None  # the server's own words for a failure it reports
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -70,6 +71,9 @@ def _app(fake: Fake) -> Starlette:
         if not authorized(request):
             return denied()
         fake.requests.append(await request.json())
+        if fake.fail_with is not None:
+            failure = {"message": fake.fail_with, "type": "server_error", "code": "lost"}
+            return JSONResponse({"error": failure}, status_code=503)
         field_name = "reasoning_content" if fake.flavour == "llamacpp" else "reasoning"
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -112,6 +116,11 @@ def _app(fake: Fake) -> Starlette:
             for piece in REASONING:
                 yield event("response.reasoning_text.delta", item_id="rs_1", delta=piece, **where)
             await asyncio.sleep(fake.stall_s)
+            if fake.fail_with is not None:
+                error = {"code": "server_error", "message": fake.fail_with}
+                failed = response | {"status": "failed", "error": error}
+                yield event("response.failed", response=failed, sequence_number=2)
+                return
             for i, piece in enumerate(ANSWER):
                 if fake.cut_after is not None and i == fake.cut_after:
                     raise ConnectionResetError("the fake server drops the connection")
@@ -246,6 +255,17 @@ def test_a_wrong_token_is_one_clear_sentence() -> None:
         assert str(caught.value).startswith("127.0.0.1 refused the API token;")
         with pytest.raises(RemoteError, match="refused the API token"):
             list(RemoteSession(wrong, responses=False).send("Hi"))
+
+
+@pytest.mark.parametrize("flavour", ["vllm", "lmstudio"])  # a 503 body; a response.failed event
+def test_a_failure_the_server_explains_is_shown_in_its_words(flavour: str) -> None:
+    words = "A machine of the group was lost (rank 1 stopped answering)."
+    for fake in run_fake(Fake(flavour, fail_with=words)):
+        session = RemoteSession(fake.config, responses=flavour == "lmstudio")
+        with pytest.raises(RemoteError) as caught:
+            list(session.send("Hi"))
+        assert caught.value.kind == "server"
+        assert f"“{words}”" in str(caught.value)
 
 
 def test_a_refused_connection_names_the_host() -> None:

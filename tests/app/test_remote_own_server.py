@@ -3,26 +3,12 @@ on the tiny synthetic model with scripted tokens, the real openai client on both
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from app.remote_client import RemoteError, ServerConfig, probe
 from app.remote_session import RemoteSession
-from engine import ChannelDelta, HarmonyTokenizer, TurnFinished
-from tests.conftest import CheckpointFactory
-from tests.engine.chat.fixtures import chat_model_dir
-from tests.server.conftest import KEY, MODEL_ID, Served, serve
-
-
-@pytest.fixture(scope="module")
-def own_server(
-    make_checkpoint: CheckpointFactory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    model_dir: Path = chat_model_dir(make_checkpoint)
-    tok = HarmonyTokenizer.from_model_dir(model_dir)
-    yield from serve(model_dir, tok, tmp_path_factory.mktemp("remote") / "responses.sqlite3")
+from engine import ChannelDelta, TurnFinished
+from tests.server.conftest import KEY, MODEL_ID, Served
 
 
 @pytest.mark.parametrize("responses", [True, False], ids=["responses", "chat"])

@@ -124,7 +124,7 @@ def test_every_section_fits_a_laptop_screen_on_its_own_page(
     dialog = window._settings_dialog
     assert dialog is not None
     titles = [dialog.pages.tabText(i) for i in range(dialog.pages.count())]
-    assert titles == ["General", "Model", "Library", "Server"]
+    assert titles == ["General", "Model", "Library", "Tools", "Server"]
     assert dialog.sizeHint().height() <= 760
     for title in titles:
         dialog.show_page(title)

@@ -142,3 +142,17 @@ def test_packages_that_read_their_own_metadata_ship_it(contents: ModuleType) -> 
     assert "llguidance" in contents.METADATA_PACKAGES
     for name in contents.METADATA_PACKAGES:
         assert importlib.metadata.distribution(name).version
+
+
+def test_the_python_tool_gets_the_whole_standard_library_but_its_tests(
+    contents: ModuleType,
+) -> None:
+    # The sandboxed interpreter is the bundle itself; code the model writes imports freely.
+    names = set(contents.python_tool_stdlib())
+    wanted = {"fractions", "statistics", "xml.etree.ElementTree", "email.mime.text", "sqlite3"}
+    assert wanted <= names
+    assert "concurrent.futures.process" in names  # submodules of packages, found in the files
+    assert not {n for n in names if n.split(".")[0] in {"tkinter", "idlelib", "test", "turtle"}}
+    assert not {n for n in names if ".test." in f".{n}." or n.endswith(".tests")}
+    assert not names & set(contents.EXCLUDES)
+    assert "winreg" not in names  # another system's module

@@ -18,7 +18,7 @@ def test_self_test_passes_from_the_source_tree(
     out = capsys.readouterr().out
     for check, _ in self_test.CHECKS:
         assert f"ok    {check}" in out
-    assert "self-test passed: 6 checks" in out
+    assert "self-test passed: 7 checks" in out
     assert "startup_s: " in out
 
 

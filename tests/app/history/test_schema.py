@@ -13,7 +13,7 @@ from app.history import SCHEMA_VERSION, HistoryError, HistoryStore, schema
 def test_a_new_file_is_at_the_current_version_in_wal_mode(
     store: HistoryStore, raw: sqlite3.Connection
 ) -> None:
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert store._conn.execute("PRAGMA foreign_keys").fetchone() == (1,)

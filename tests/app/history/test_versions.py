@@ -257,7 +257,7 @@ def test_a_file_from_the_previous_schema_upgrades_without_losing_anything(
     path = tmp_path / "history.sqlite3"
     _previous_schema_file(path)
     with HistoryStore(path) as store:
-        assert schema.user_version(store._conn) == schema.SCHEMA_VERSION == 3
+        assert schema.user_version(store._conn) == schema.SCHEMA_VERSION == 4
         assert store.recovered_message_ids == (73,)  # the old stream still counts as cut off
         summary, messages = store.get_conversation(7)
         assert (summary.title, summary.reasoning_effort, summary.updated_at) == (

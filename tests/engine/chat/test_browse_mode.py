@@ -186,6 +186,7 @@ def test_a_long_attached_pdf_is_indexed_and_answered_through_the_browser(
     assert isinstance(finished, TurnFinished) and finished.answer == "In 1987 【0†L2-L3】."
     (step,) = [e for e in events if isinstance(e, ToolStep)]
     assert step.summary == "searched: Halvorsen turbine (2 results)"  # pages 17 and 23
+    assert loop.browser is not None
     results = loop.browser.pages[0].text
     assert "report.pdf, page 17" in results and "other.pdf" not in results  # not attached
     (cited,) = [e for e in events if isinstance(e, CitationsResolved)]

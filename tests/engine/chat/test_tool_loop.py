@@ -27,7 +27,7 @@ from engine.chat import (
     with_browser,
 )
 from engine.chat.prompt import build_prompt
-from engine.chat.tool_loop import answer_now_text
+from engine.chat.tool_loop import ANSWER_NOW_TOKENS, DEFAULT_MAX_CALLS, answer_now_text
 from engine.harmony import Role
 from engine.library import Library, index_files, wrap_lines
 from engine.testing.scripted import ScriptedSampler
@@ -93,14 +93,17 @@ def browsing(
     tok: HarmonyTokenizer,
     library: Library,
     script: Iterable[str],
-    **loop_options: int,
+    *,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    answer_now_tokens: int = ANSWER_NOW_TOKENS,
 ) -> tuple[ToolLoop, ScriptedSampler]:
     ids = [t for part in script for t in tok.encode(part, allowed_special="all")]
     sampler = ScriptedSampler(ids)
     browser = browser_for(library, None, tok, view_tokens=VIEW_TOKENS)
     session = ChatSession(model, tok, sampler=sampler)
     session.set_system(with_browser(session.system, browser))
-    return ToolLoop(session, browser, **loop_options), sampler
+    loop = ToolLoop(session, browser, max_calls=max_calls, answer_now_tokens=answer_now_tokens)
+    return loop, sampler
 
 
 def run_turn(loop: ToolLoop, text: str) -> tuple[list[LoopEvent], TurnFinished]:
@@ -150,6 +153,7 @@ def test_search_open_find_and_a_cited_answer(
     assert (search.kind, search.ok, search.number, search.cursor) == ("search", True, 1, 0)
     assert search.summary.startswith("searched: Halvorsen turbine commissioned (")
     assert "result" in search.summary
+    assert loop.browser is not None
     page_1 = loop.browser.pages[0]
     assert f"report.pdf, page {FACT_PAGE}" in page_1.text.split("\n")[2]  # result 0 is the page
     assert opened.ok and opened.cursor == 1
@@ -329,7 +333,7 @@ def test_the_call_cap_asks_for_an_answer_and_the_budget_forces_it(
     assert (capped.kind, capped.number) == ("limit", 3)
     assert capped.summary.startswith("not run: 2 tool calls is the limit")
     assert tool_messages(loop.session)[2][2] == answer_now_text(2)
-    assert len(loop.browser.pages) == 2  # the third search never ran
+    assert loop.browser is not None and len(loop.browser.pages) == 2  # the third never ran
     assert loop.session.budget == budget  # the tight budget held for that one run only
 
 
