@@ -206,7 +206,8 @@ class SettingsDialog(QDialog):
         self.pages.addTab(_page(model_page), "Model")
         if library is not None:
             self.pages.addTab(_page(_alone(library)), "Library")
-        self.tools = tools or ToolsSettings(store)
+        status = engine.worker.tools.mcp_status if engine is not None else None
+        self.tools = tools or ToolsSettings(store, server_status=status)
         self.pages.addTab(_page(_alone(self.tools)), "Tools")
         if server is not None:
             self.pages.addTab(_page(_alone(server)), "Server")

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -68,6 +68,13 @@ class ToolsChoice(Protocol):
 
 
 ProviderFactory = Callable[[ToolsChoice], ProvidersMade]
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """A provider that says how its servers are doing (McpTools); thread-safe."""
+
+    def status(self) -> tuple[Any, ...]: ...
 
 
 @runtime_checkable
@@ -186,6 +193,7 @@ class ToolTurns(QObject):
         self._chats: OrderedDict[int, _ChatTools] = OrderedDict()
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self._reporting: tuple[ReportsStatus, ...] = ()  # the MCP tools of the last chat with tools
         self._pending: ApprovalRequest | None = None
         self._answer = Decision.DECLINE
         self._answered = threading.Event()
@@ -210,6 +218,8 @@ class ToolTurns(QObject):
             chat = self._open(conversation_id, choice, key)
         self._chats.move_to_end(conversation_id)
         chat.approvals.always = set(choice.always_approved_tools)
+        with self._lock:
+            self._reporting = tuple(p for p in chat.providers if isinstance(p, ReportsStatus))
         if not chat.providers:
             return None
         return TurnTools(chat, self.approve)
@@ -244,6 +254,13 @@ class ToolTurns(QObject):
             self._close(conversation_id)
 
     # -- any thread --------------------------------------------------------------------
+
+    def mcp_status(self) -> tuple[Any, ...]:
+        """Each MCP server of the chat that last used tools, as its tools report it (running,
+        failed and why, ...), for Settings › Tools; () before any chat has used them."""
+        with self._lock:
+            reporting = self._reporting
+        return tuple(status for provider in reporting for status in provider.status())
 
     def answer_approval(self, decision: Decision, request: ApprovalRequest | None = None) -> None:
         """The user's answer to the question on screen; ignored when it is no longer asked
@@ -289,6 +306,8 @@ class ToolTurns(QObject):
             return
         if session is not None:
             undeclare_tools(session, chat.providers)
+        with self._lock:
+            self._reporting = tuple(p for p in self._reporting if p not in chat.providers)
         chat.close()
 
 
