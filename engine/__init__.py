@@ -53,7 +53,6 @@ if TYPE_CHECKING:
         answer_now_text,
         limit_step,
         other_step,
-        provider_step,
         resolve_answer,
     )
     from engine.chat.tool_steps import describe as describe_browser_call
@@ -142,7 +141,6 @@ _EXPORTS = {
     "other_step": "engine.chat.tool_steps",
     "resolve_answer": "engine.chat.tool_steps",
     # ... and its provider calls' helpers, for the remote function tools (app/remote_functions.py).
-    "provider_step": "engine.chat.tool_steps",
     "run_provider_call": "engine.chat.tool_approvals",
     "ApprovalRequest": "engine.tools",
     # Settings › Tools and the model setup's split panel read these without the tools running.
@@ -374,7 +372,6 @@ __all__ = [
     "plan_download",
     "plan_memory",
     "prompt_cache_folder_bytes",
-    "provider_step",
     "rank_shares",
     "recommend",
     "recommend_split",

@@ -1,23 +1,17 @@
 """The tool providers a chat gets from the app's choices: python in its sandbox, MCP servers.
 
-Each provider kind lives in its own package (engine/tools/python, engine/tools/mcp) with
-dependencies of its own; they are imported here only when a chat asks for them, and one that
-cannot be imported or set up is left out with a sentence saying why, so a chat never fails
-because a tool is missing.
+Each provider kind lives in its own package (engine/tools/python, engine/tools/mcp); they are
+imported here only when a chat asks for them (the MCP SDK takes seconds to import), and one that
+cannot be set up is left out with a sentence saying why, so a chat never fails because a tool is
+missing.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
 
 from engine.errors import EngineError
 from engine.tools.base import ToolProvider
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,35 +40,21 @@ def make_tool_providers(*, python: bool, mcp_servers_json: str) -> ProvidersMade
 
 
 def _python_tool() -> tuple[ToolProvider | None, str | None]:
-    package = _package("engine.tools.python", "PythonTool")
-    if package is None:
-        return None, "The Python tool is not part of this version of OSS Desk, so it is off."
-    reason: str | None = package.PythonTool.availability()
+    from engine.tools.python import PythonTool
+
+    reason = PythonTool.availability()
     if reason:
         return None, reason
-    tool: ToolProvider = package.PythonTool()
-    return tool, None
+    return PythonTool(), None
 
 
 def _mcp_tools(text: str) -> tuple[ToolProvider | None, str | None]:
-    package = _package("engine.tools.mcp", "McpTools")
-    if package is None:
-        return None, "MCP servers are not supported by this version of OSS Desk, so they are off."
+    from engine.tools.mcp import McpTools, parse_config_text
+
     try:
-        servers: tuple[Any, ...] = package.parse_config_text(text, "Settings › Tools › MCP servers")
+        servers = parse_config_text(text, "Settings › Tools › MCP servers")
     except EngineError as e:
         return None, str(e)
     if not servers:
         return None, None
-    tools: ToolProvider = package.McpTools(servers)
-    return tools, None
-
-
-def _package(name: str, provider: str) -> ModuleType | None:
-    """The provider's package, or None while it is not there (it is built separately)."""
-    try:
-        module = importlib.import_module(name)
-    except ImportError as e:
-        log.info("%s cannot be imported: %s", name, e)
-        return None
-    return module if hasattr(module, provider) else None
+    return McpTools(servers), None

@@ -161,6 +161,18 @@ def test_a_chat_through_a_server_streams_reasoning_and_answer_with_effort_and_re
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
+def remote_window(
+    qtbot: QtBot, make_window: MakeWindow, keychain: MemoryKeyring, fake: Fake
+) -> MainWindow:
+    """A window set to answer through `fake` (its token in the keychain), connected."""
+    keychain.set_password(KEYCHAIN_SERVICE, fake.url + "/v1", TOKEN)
+    window = make_window(load=False)
+    window.settings.update(remote_enabled=True, remote_url=fake.url + "/v1")
+    window.load_model("")
+    qtbot.waitUntil(lambda: window.engine.model is not None, timeout=LOAD_TIMEOUT_MS)
+    return window
+
+
 @pytest.fixture
 def cutting() -> Iterator[Fake]:
     yield from run_fake(Fake("lmstudio", cut_after=3))
@@ -169,11 +181,7 @@ def cutting() -> Iterator[Fake]:
 def test_a_stream_cut_in_the_window_keeps_the_partial_answer_and_says_why(
     qtbot: QtBot, make_window: MakeWindow, keychain: MemoryKeyring, cutting: Fake
 ) -> None:
-    keychain.set_password(KEYCHAIN_SERVICE, cutting.url + "/v1", TOKEN)
-    window = make_window(load=False)
-    window.settings.update(remote_enabled=True, remote_url=cutting.url + "/v1")
-    window.load_model("")
-    qtbot.waitUntil(lambda: window.engine.model is not None, timeout=LOAD_TIMEOUT_MS)
+    window = remote_window(qtbot, make_window, keychain, cutting)
     with qtbot.waitSignal(window.controller.turn_completed, timeout=TURN_TIMEOUT_MS) as done:
         window.composer.set_text("Hi")
         qtbot.keyClick(window.composer.input, Qt.Key.Key_Return)
@@ -189,11 +197,7 @@ def test_a_stream_cut_in_the_window_keeps_the_partial_answer_and_says_why(
 def test_an_attached_document_goes_to_the_server_as_text(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, keychain: MemoryKeyring, vllm: Fake
 ) -> None:
-    keychain.set_password(KEYCHAIN_SERVICE, vllm.url + "/v1", TOKEN)
-    window = make_window(load=False)
-    window.settings.update(remote_enabled=True, remote_url=vllm.url + "/v1")
-    window.load_model("")
-    qtbot.waitUntil(lambda: window.engine.model is not None, timeout=LOAD_TIMEOUT_MS)
+    window = remote_window(qtbot, make_window, keychain, vllm)
     doc = tmp_path / "notes.txt"
     doc.write_text("The meeting moved to Thursday at noon.", encoding="utf-8")
     drop(window, [doc])
@@ -212,11 +216,7 @@ def silent() -> Iterator[Fake]:
 def test_stop_ends_a_remote_answer_while_the_server_is_silent(
     qtbot: QtBot, make_window: MakeWindow, keychain: MemoryKeyring, silent: Fake
 ) -> None:
-    keychain.set_password(KEYCHAIN_SERVICE, silent.url + "/v1", TOKEN)
-    window = make_window(load=False)
-    window.settings.update(remote_enabled=True, remote_url=silent.url + "/v1")
-    window.load_model("")
-    qtbot.waitUntil(lambda: window.engine.model is not None, timeout=LOAD_TIMEOUT_MS)
+    window = remote_window(qtbot, make_window, keychain, silent)
     window.composer.set_text("Hi")
     qtbot.keyClick(window.composer.input, Qt.Key.Key_Return)
     widget = last_answer(window)

@@ -18,14 +18,11 @@ import openai
 import pytest
 from openai import OpenAI
 
-from engine import HarmonyTokenizer, ModelArgs
-from engine.checkpoint import scan_checkpoint
+from engine import HarmonyTokenizer
 from engine.distributed.local import free_ports, launch_command, spawn_local
-from engine.testing.synthetic import tiny_config, write_checkpoint
-from engine.testing.synthetic_tokenizer import synthetic_mergeable_ranks, write_synthetic_tokenizer
-from engine.tokenizer import N_VOCAB
 from server import cli
 from server.distributed import EXIT_GROUP_LOST, LOST_CODE, LOST_GRACE_S
+from tests.engine.chat.fixtures import text_only_model
 from tests.server.conftest import KEY, serve
 
 REQUEST: dict[str, Any] = {"max_output_tokens": 10}
@@ -84,19 +81,8 @@ def _answers(client: OpenAI, model: str) -> list[tuple[list[dict[str, Any]], Any
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with the real vocabulary size and the synthetic tokenizer, its unembedding
-    zero for every id but the tokenizer's text tokens: the random weights then only ever pick
-    tokens that decode, so an answer's text shows every token it is made of."""
-    path = tmp_path_factory.mktemp("text-model")
-    write_checkpoint(path, tiny_config(vocab_size=N_VOCAB), seed=5)
-    write_synthetic_tokenizer(path)
-    text_ids = len(synthetic_mergeable_ranks())
-    head = scan_checkpoint(path, ModelArgs.from_model_dir(path))["lm_head.weight"]
-    row = head.shape[1] * 2  # bfloat16
-    with open(head.file, "r+b") as f:
-        f.seek(head.start + text_ids * row)
-        f.write(bytes((head.shape[0] - text_ids) * row))
-    return path
+    """An answer's text shows every token it is made of (text_only_model)."""
+    return text_only_model(tmp_path_factory.mktemp("text-model"), seed=5)
 
 
 @pytest.fixture(scope="module")

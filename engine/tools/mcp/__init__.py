@@ -7,8 +7,9 @@ Names are imported on first use: the SDK takes seconds to import, and reading th
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy import make_lazy
 
 if TYPE_CHECKING:
     from engine.tools.mcp.config import (
@@ -25,26 +26,19 @@ if TYPE_CHECKING:
     from engine.tools.mcp.provider import McpTools
 
 _EXPORTS = {
-    "HttpServer": "config",
-    "McpConfigError": "config",
-    "ServerConfig": "config",
-    "StdioServer": "config",
-    "dump_config": "config",
-    "load_config": "config",
-    "parse_config": "config",
-    "parse_config_text": "config",
-    "McpClientManager": "manager",
-    "ServerState": "manager",
-    "ServerStatus": "manager",
-    "McpTools": "provider",
+    "HttpServer": "engine.tools.mcp.config",
+    "McpConfigError": "engine.tools.mcp.config",
+    "ServerConfig": "engine.tools.mcp.config",
+    "StdioServer": "engine.tools.mcp.config",
+    "dump_config": "engine.tools.mcp.config",
+    "load_config": "engine.tools.mcp.config",
+    "parse_config": "engine.tools.mcp.config",
+    "parse_config_text": "engine.tools.mcp.config",
+    "McpClientManager": "engine.tools.mcp.manager",
+    "ServerState": "engine.tools.mcp.manager",
+    "ServerStatus": "engine.tools.mcp.manager",
+    "McpTools": "engine.tools.mcp.provider",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 __all__ = [
@@ -61,3 +55,5 @@ __all__ = [
     "parse_config",
     "parse_config_text",
 ]
+
+make_lazy(__name__, _EXPORTS)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import LoadedModel
+from engine import LoadedModel, ModelArgs
+from engine.checkpoint import scan_checkpoint
 from engine.testing.scripted import ScriptedSampler
-from engine.testing.synthetic_tokenizer import write_synthetic_tokenizer
+from engine.testing.synthetic import tiny_config, write_checkpoint
+from engine.testing.synthetic_tokenizer import synthetic_mergeable_ranks, write_synthetic_tokenizer
 from engine.tokenizer import N_VOCAB
 from tests.conftest import CheckpointFactory
 
@@ -18,6 +20,21 @@ def chat_model_dir(make_checkpoint: CheckpointFactory) -> Path:
     path = make_checkpoint(vocab_size=N_VOCAB)
     if not (path / "tokenizer.json").is_file():
         write_synthetic_tokenizer(path)
+    return path
+
+
+def text_only_model(path: Path, *, seed: int, **config: int) -> Path:
+    """A tiny model at `path` with the real vocabulary size and the synthetic tokenizer, its
+    unembedding zero for every id but the tokenizer's text tokens: the random weights then only
+    ever pick tokens that decode, so greedy turns are plain text showing every token they hold."""
+    write_checkpoint(path, tiny_config(vocab_size=N_VOCAB, **config), seed=seed)
+    write_synthetic_tokenizer(path)
+    text_ids = len(synthetic_mergeable_ranks())
+    head = scan_checkpoint(path, ModelArgs.from_model_dir(path))["lm_head.weight"]
+    row = head.shape[1] * 2  # bfloat16
+    with open(head.file, "r+b") as f:
+        f.seek(head.start + text_ids * row)
+        f.write(bytes((head.shape[0] - text_ids) * row))
     return path
 
 

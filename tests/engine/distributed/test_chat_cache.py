@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import HarmonyTokenizer, ModelArgs, load_model
-from engine.checkpoint import scan_checkpoint
+from engine import HarmonyTokenizer, load_model
 from engine.distributed.local import run_local
-from engine.testing.synthetic import tiny_config, write_checkpoint
-from engine.testing.synthetic_tokenizer import synthetic_mergeable_ranks, write_synthetic_tokenizer
-from engine.tokenizer import N_VOCAB
+from tests.engine.chat.fixtures import text_only_model
 from tests.engine.distributed.chat_ranks import STEPS, chat_turns
 
 WINDOW = 8  # far shorter than any prompt: a rewind restores a snapshot instead of trimming
@@ -23,18 +20,8 @@ WINDOW = 8  # far shorter than any prompt: a rewind restores a snapshot instead 
 
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with the real vocabulary and the synthetic tokenizer, its unembedding zero
-    for every id but text tokens, so greedy turns are plain text that runs to the token caps."""
-    path = tmp_path_factory.mktemp("chat-model")
-    write_checkpoint(path, tiny_config(vocab_size=N_VOCAB, sliding_window=WINDOW), seed=7)
-    write_synthetic_tokenizer(path)
-    text_ids = len(synthetic_mergeable_ranks())
-    head = scan_checkpoint(path, ModelArgs.from_model_dir(path))["lm_head.weight"]
-    row = head.shape[1] * 2  # bfloat16
-    with open(head.file, "r+b") as f:
-        f.seek(head.start + text_ids * row)
-        f.write(bytes((head.shape[0] - text_ids) * row))
-    return path
+    """Greedy turns of plain text that run to the token caps (text_only_model)."""
+    return text_only_model(tmp_path_factory.mktemp("chat-model"), seed=7, sliding_window=WINDOW)
 
 
 def test_two_processes_reuse_the_chat_cache_across_turns_and_rewinds_as_one_does(
